@@ -1,0 +1,287 @@
+"""Validate, gate and deduplicate bronze into quarantine and the six silver tables (§4, §5).
+
+The state behind rule 9 is `_internal/validated_events`: the validation result of every
+bronze record (valid ones with their converted fields). Silver and quarantine are always
+recomputed from it for the event_ids a run touches, so the kept copy of an event is the
+same whatever order the ingest dates were processed in, and however often.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DateType, DoubleType, LongType, StringType
+
+from pipelines.delta_io import (
+    ensure_table,
+    merge_rows,
+    read_table,
+    replace_partitions,
+    sql_dates,
+    table_exists,
+    table_path,
+    table_version,
+)
+from schemas.events import EVENT_TABLES
+from schemas.tables import (
+    BRONZE_TABLE,
+    QUARANTINE_EVENTS,
+    QUARANTINE_TABLE,
+    SILVER,
+    SILVER_TABLES,
+    _schema,
+)
+from transformations.silver import mark_winners, silver_table
+from transformations.validation import validate_events
+
+VALIDATED_TABLE = "_internal/validated_events"
+INGEST_LOG_TABLE = "_internal/ingest_log"
+RECORD_KEY = ("ingest_date", "source_file", "line_number")
+
+INGEST_LOG = _schema(
+    ("ingest_date", DateType()),
+    ("records", LongType()),
+    ("failed", LongType()),
+    ("failed_share", DoubleType()),
+    ("gate_threshold", DoubleType()),
+    ("gate_passed", BooleanType()),
+    ("top_reasons", StringType()),
+    ("files_fingerprint", StringType()),
+    ("processed_at", StringType()),
+)
+
+
+@dataclass
+class DateOutcome:
+    ingest_date: date
+    records: int
+    failed: int
+    gate_passed: bool
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed / self.records if self.records else 0.0
+
+    def top_reasons(self, n: int = 3) -> str:
+        top = Counter(self.reasons).most_common(n)
+        return ", ".join(f"{reason} {count}" for reason, count in top)
+
+
+@dataclass
+class SilverResult:
+    outcomes: dict[date, DateOutcome]
+    changed_event_dates: set[date]
+    silver_rows_written: dict[str, int]
+    quarantine_rows_written: int
+
+    @property
+    def failed_dates(self) -> list[date]:
+        return sorted(d for d, o in self.outcomes.items() if not o.gate_passed)
+
+
+def _validated_columns(validated: DataFrame) -> DataFrame:
+    # Raw lines are kept for rejected records only (quarantine needs them; silver does not).
+    return validated.withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw"))).drop(
+        "ingested_at"
+    )
+
+
+def validate_dates(
+    spark: SparkSession, root: str, bronze: DataFrame, dates: list[date]
+) -> tuple[DataFrame, int | None]:
+    """Store the validation of these dates' bronze rows; return (table, previous version)."""
+    path = table_path(root, VALIDATED_TABLE)
+    validated = _validated_columns(validate_events(bronze))
+    previous = table_version(spark, path) if table_exists(path) else None
+    if previous is None:
+        validated.limit(0).write.format("delta").partitionBy("ingest_date").save(path)
+        previous = table_version(spark, path)
+    replace_partitions(validated, path, "ingest_date", dates)
+    return read_table(spark, path), previous
+
+
+def gate(validated: DataFrame, dates: list[date], threshold: float) -> dict[date, DateOutcome]:
+    """Apply the batch gate (§4) per ingest date: failing share above threshold fails."""
+    counts = (
+        validated.where(F.col("ingest_date").isin(dates))
+        .groupBy("ingest_date", "reason")
+        .count()
+        .collect()
+    )
+    outcomes = {d: DateOutcome(d, 0, 0, True) for d in dates}
+    for row in counts:
+        outcome = outcomes[row["ingest_date"]]
+        outcome.records += row["count"]
+        if row["reason"] is not None:
+            outcome.failed += row["count"]
+            outcome.reasons[row["reason"]] = row["count"]
+    for outcome in outcomes.values():
+        outcome.gate_passed = outcome.failed_share <= threshold
+    return outcomes
+
+
+def record_ingest_log(
+    spark: SparkSession,
+    root: str,
+    outcomes: dict[date, DateOutcome],
+    threshold: float,
+    fingerprints: dict[date, str],
+) -> None:
+    path = table_path(root, INGEST_LOG_TABLE)
+    ensure_table(spark, path, INGEST_LOG)
+    rows = [
+        (
+            o.ingest_date,
+            o.records,
+            o.failed,
+            o.failed_share,
+            threshold,
+            o.gate_passed,
+            o.top_reasons(),
+            fingerprints.get(o.ingest_date, ""),
+            None,
+        )
+        for o in outcomes.values()
+    ]
+    source = spark.createDataFrame(rows, INGEST_LOG).withColumns(
+        {"processed_at": F.current_timestamp().cast("string"), "_delete": F.lit(False)}
+    )
+    merge_rows(spark, path, source, keys=("ingest_date",))
+
+
+def passed_dates(spark: SparkSession, root: str) -> DataFrame:
+    return (
+        read_table(spark, table_path(root, INGEST_LOG_TABLE))
+        .where("gate_passed")
+        .select("ingest_date")
+    )
+
+
+def write_silver(
+    spark: SparkSession,
+    root: str,
+    files_fingerprints: dict[date, str],
+    bronze: DataFrame,
+    dates: list[date],
+    threshold: float,
+) -> SilverResult:
+    """Validate these ingest dates, gate them, and bring silver and quarantine in step."""
+    validated, previous = validate_dates(spark, root, bronze, dates)
+    outcomes = gate(validated, dates, threshold)
+    record_ingest_log(spark, root, outcomes, threshold, files_fingerprints)
+
+    valid = validated.where(F.col("reason").isNull())
+    before = read_table(spark, table_path(root, VALIDATED_TABLE), version=previous)
+    touched = (
+        valid.where(F.col("ingest_date").isin(dates))
+        .select("event_id", "event_date")
+        .unionByName(
+            before.where(F.col("reason").isNull() & F.col("ingest_date").isin(dates)).select(
+                "event_id", "event_date"
+            )
+        )
+        .distinct()
+    )
+    touched_ids = touched.select("event_id").distinct()
+    candidates = (
+        valid.join(F.broadcast(passed_dates(spark, root)), "ingest_date", "left_semi")
+        .join(touched_ids, "event_id", "left_semi")
+        .transform(mark_winners)
+    )
+    candidates = _materialize(spark, root, candidates, "candidates")
+    # Copies carry the same content, but take every copy's event_date in case they do not.
+    dates_of = touched.select("event_date").unionByName(candidates.select("event_date"))
+    changed = {r["event_date"] for r in dates_of.distinct().collect()}
+    changed.discard(None)
+
+    silver_written = _merge_silver(spark, root, candidates, touched_ids, changed)
+    quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates)
+    return SilverResult(outcomes, changed, silver_written, quarantined)
+
+
+def _materialize(spark: SparkSession, root: str, df: DataFrame, name: str) -> DataFrame:
+    """Write an intermediate result once so later steps do not recompute it."""
+    path = table_path(root, f"_internal/tmp/{name}")
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    return read_table(spark, path)
+
+
+def _merge_silver(
+    spark: SparkSession,
+    root: str,
+    candidates: DataFrame,
+    touched_ids: DataFrame,
+    changed_dates: set[date],
+) -> dict[str, int]:
+    winners = candidates.where("is_winner")
+    written = {}
+    for event_type, table in EVENT_TABLES.items():
+        path = table_path(root, SILVER_TABLES[table])
+        ensure_table(spark, path, SILVER[table], partition_by=("event_date",))
+        upserts = silver_table(winners, table).withColumn("_delete", F.lit(False))
+        # Every other touched event_id must not be in this table (it lost, or changed type).
+        others = touched_ids.join(
+            winners.where(F.col("event_type") == event_type).select("event_id"),
+            "event_id",
+            "left_anti",
+        )
+        deletes = others.select(
+            *[
+                (F.col("event_id") if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(
+                    f.name
+                )
+                for f in SILVER[table].fields
+            ]
+        ).withColumn("_delete", F.lit(True))
+        prune = f"t.event_date IN ({sql_dates(changed_dates)})" if changed_dates else "false"
+        merge_rows(spark, path, upserts.unionByName(deletes), keys=("event_id",), prune=prune)
+        written[table] = upserts.count()
+    return written
+
+
+def _merge_quarantine(
+    spark: SparkSession,
+    root: str,
+    validated: DataFrame,
+    candidates: DataFrame,
+    touched_ids: DataFrame,
+    dates: list[date],
+) -> int:
+    path = table_path(root, QUARANTINE_TABLE)
+    ensure_table(spark, path, QUARANTINE_EVENTS, partition_by=("ingest_date",))
+    columns = [f.name for f in QUARANTINE_EVENTS.fields]
+    rejected = validated.where(F.col("ingest_date").isin(dates) & F.col("reason").isNotNull())
+    bronze = read_table(spark, table_path(root, BRONZE_TABLE)).select(*RECORD_KEY, "raw")
+    duplicates = (
+        candidates.where(~F.col("is_winner"))
+        .select(*RECORD_KEY, "event_id", "event_type")
+        .join(bronze, list(RECORD_KEY))
+        .withColumns(
+            {
+                "reason": F.lit("duplicate"),
+                "detail": F.lit("event_id already kept from an earlier or equal ingest_date"),
+            }
+        )
+    )
+    desired = rejected.select(*columns).unionByName(duplicates.select(*columns))
+    desired = _materialize(spark, root, desired, "quarantine")
+    current = read_table(spark, path)
+    stale = (
+        current.where(F.col("ingest_date").isin(dates))
+        .unionByName(
+            current.where(F.col("reason") == "duplicate").join(touched_ids, "event_id", "left_semi")
+        )
+        .join(desired.select(*RECORD_KEY), list(RECORD_KEY), "left_anti")
+        .select(*columns)
+        .dropDuplicates(list(RECORD_KEY))
+    )
+    source = desired.withColumn("_delete", F.lit(False)).unionByName(
+        stale.withColumn("_delete", F.lit(True))
+    )
+    merge_rows(spark, path, source, keys=RECORD_KEY)
+    return desired.count()
