@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import run_pipeline
+    from pipelines.run import resolve_dates, run_pipeline
     from pipelines.spark import get_spark
+    from pipelines.storage_checks import ensure_writable
 
     landing = _require(args.landing, "--landing", "LAKEHOUSE_LANDING")
     root = _require(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
@@ -76,6 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not 0 <= threshold <= 1:
         raise UserError(f"--gate-threshold must be between 0 and 1, got {threshold}")
 
+    # Check the user's inputs before paying for a Spark start.
+    dates = resolve_dates(landing, dates)
+    ensure_writable(root)
     spark = get_spark()
     result = run_pipeline(
         spark, landing, root, dates, threshold, progress=lambda m: print(f"[lakehouse] {m}")

@@ -27,3 +27,22 @@ def examples_dir() -> Path:
     if not EXAMPLES.exists():
         pytest.skip(f"shared contract examples not found at {EXAMPLES}")
     return EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def example_run(spark, examples_dir, tmp_path_factory) -> dict:
+    """The contract example processed as it arrives: all dates, then the late file's date.
+
+    Shared, read-only: tests that change a lakehouse copy it first.
+    """
+    from lakehouse_testing import LATE_DATE, add_late_file, copy_landing
+
+    from pipelines.run import run_pipeline
+
+    base = tmp_path_factory.mktemp("example")
+    landing = copy_landing(examples_dir, base / "landing")
+    root = base / "lakehouse"
+    first = run_pipeline(spark, str(landing), str(root))
+    add_late_file(examples_dir, landing)
+    second = run_pipeline(spark, str(landing), str(root), [LATE_DATE])
+    return {"landing": landing, "root": root, "results": (first, second)}
