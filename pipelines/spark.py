@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -99,6 +100,8 @@ def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse"
 
     require_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (if any) must use this interpreter, not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.master).appName(app_name)
     for key, value in local_builder_conf(settings).items():
         builder = builder.config(key, value)
