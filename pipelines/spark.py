@@ -23,6 +23,9 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.variant.allowDuplicateKeys": "true",
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+    # No min/max column statistics in the Delta log: VACUUM never removes log entries, so
+    # stats would keep an erased user's id (GDPR erasure must leave no trace).
+    "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
 }
 

@@ -1,0 +1,93 @@
+"""GDPR erasure: after `forget_user`, no byte under the landing zone or the lakehouse
+holds the user, and every other result equals a run that never saw them."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from lakehouse_testing import OUTPUT_TABLES, table_rows
+
+from pipelines.erasure import AUDIT_TABLE, forget_user, subject_hash
+from pipelines.run import run_pipeline
+from schemas.tables import QUARANTINE_TABLE, SILVER_TABLES
+
+
+def files_mentioning(folder: Path, text: str) -> list[str]:
+    """Every file whose content (decompressed; Parquet column by column) contains text."""
+    hits = []
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        if path.suffix == ".parquet":
+            table = pq.read_table(io.BytesIO(data))
+            found = any(text in str(column.to_pylist()) for column in table.columns)
+        else:
+            found = text.encode() in data
+        if found:
+            hits.append(str(path.relative_to(folder)))
+    return hits
+
+
+def busiest_user(spark, root) -> str:
+    """A user with a signup and activity in several tables (the hardest one to erase)."""
+    signups = spark.read.format("delta").load(f"{root}/{SILVER_TABLES['signups']}")
+    logins = spark.read.format("delta").load(f"{root}/{SILVER_TABLES['logins']}")
+    candidates = signups.select("user_id").join(logins.select("user_id"), "user_id")
+    return (
+        candidates.groupBy("user_id")
+        .count()
+        .orderBy("count", "user_id", ascending=False)
+        .first()[0]
+    )
+
+
+@pytest.fixture
+def erased(spark, example_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ERASURE_SALT", "test-salt")
+    landing, root = tmp_path / "landing", tmp_path / "lakehouse"
+    shutil.copytree(example_run["landing"], landing)
+    shutil.copytree(example_run["root"], root)
+    user = busiest_user(spark, root)
+    assert files_mentioning(landing, user)
+    result = forget_user(spark, str(landing), str(root), user, reason="test request")
+    return {"user": user, "landing": landing, "root": root, "result": result}
+
+
+def test_no_file_mentions_the_user(erased):
+    assert files_mentioning(erased["landing"], erased["user"]) == []
+    assert files_mentioning(erased["root"], erased["user"]) == []
+    assert erased["result"].landing_lines_removed > 0
+    assert erased["result"].files_vacuumed > 0
+
+
+def test_other_users_results_equal_a_run_without_the_user(spark, erased, tmp_path):
+    fresh = tmp_path / "fresh"
+    run_pipeline(spark, str(erased["landing"]), str(fresh))
+    for table in [*OUTPUT_TABLES, QUARANTINE_TABLE]:
+        assert table_rows(spark, erased["root"], table) == table_rows(spark, fresh, table), table
+
+
+def test_audit_records_a_salted_hash_only(spark, erased):
+    rows = spark.read.format("delta").load(f"{erased['root']}/{AUDIT_TABLE}").collect()
+    assert len(rows) == 1
+    audit = rows[0]
+    assert audit["subject_hash"] == subject_hash(erased["user"])
+    assert audit["reason"] == "test request"
+    assert "silver/signups" in audit["tables"] and "silver/signups" in audit["row_counts"]
+    assert erased["user"] not in str(audit.asDict())
+
+
+def test_salt_is_required(spark, example_run, monkeypatch):
+    from pipelines.config import UserError
+
+    monkeypatch.delenv("LAKEHOUSE_ERASURE_SALT", raising=False)
+    with pytest.raises(UserError, match="LAKEHOUSE_ERASURE_SALT"):
+        forget_user(spark, str(example_run["landing"]), str(example_run["root"]), "u-1")
