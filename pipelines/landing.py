@@ -99,3 +99,26 @@ def list_landing_files(landing: str, ingest_date: date) -> list[LandingFile]:
 def fingerprint(files: list[LandingFile]) -> str:
     """A stable summary of a date's files; it changes when a file arrives or is rewritten."""
     return ";".join(f"{posixpath.basename(f.path)}:{f.size}" for f in sorted(files))
+
+
+def unreadable_files(files: list[LandingFile]) -> list[str]:
+    """The gzip files among these that are truncated or corrupt (checked by decompressing).
+
+    Spark would fail the whole job on them; checking first lets the other dates complete
+    and names the file instead of a stack trace.
+    """
+    import gzip
+    import zlib
+
+    bad = []
+    for landing_file in files:
+        if not landing_file.path.endswith(".gz"):
+            continue
+        fs, path = filesystem(landing_file.path)
+        try:
+            with fs.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as stream:
+                while stream.read(1 << 20):
+                    pass
+        except (EOFError, OSError, zlib.error):
+            bad.append(landing_file.path)
+    return bad

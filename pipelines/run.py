@@ -16,7 +16,13 @@ from pyspark.sql import SparkSession
 
 from pipelines.bronze import write_bronze
 from pipelines.config import UserError
-from pipelines.landing import LandingFile, fingerprint, list_ingest_dates, list_landing_files
+from pipelines.landing import (
+    LandingFile,
+    fingerprint,
+    list_ingest_dates,
+    list_landing_files,
+    unreadable_files,
+)
 from pipelines.silver import SilverResult, write_silver
 from pipelines.storage_checks import ensure_writable
 
@@ -27,6 +33,7 @@ log = logging.getLogger("lakehouse")
 class RunResult:
     dates: list[date]
     silver: SilverResult | None = None
+    unreadable: dict[date, list[str]] = field(default_factory=dict)
     gold: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -37,7 +44,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failed_dates
+        return not self.failed_dates and not self.unreadable
 
 
 def resolve_dates(landing: str, dates: list[date] | None) -> list[date]:
@@ -84,14 +91,20 @@ def run_pipeline(
     ensure_writable(root)
     result = RunResult(resolve_dates(landing, dates))
     started = time.perf_counter()
-    say(f"bronze+silver: {len(result.dates)} ingest date(s)")
-    result.silver = run_bronze_silver(spark, landing, root, result.dates, threshold)
+    for day in result.dates:
+        bad = unreadable_files(list_landing_files(landing, day))
+        if bad:
+            result.unreadable[day] = bad
+    readable = [d for d in result.dates if d not in result.unreadable]
+    say(f"bronze+silver: {len(readable)} ingest date(s)")
+    if readable:
+        result.silver = run_bronze_silver(spark, landing, root, readable, threshold)
     result.seconds["bronze_silver"] = time.perf_counter() - started
 
     from pipelines.features import update_features
     from pipelines.gold import update_gold
 
-    changed = result.silver.changed_event_dates
+    changed = result.silver.changed_event_dates if result.silver else set()
     step = time.perf_counter()
     say(f"gold: {len(changed)} changed event date(s)")
     result.gold = update_gold(spark, root, changed)
