@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LAKEHOUSE_GATE_THRESHOLD, default 0.25)",
     )
 
+    ui = commands.add_parser("ui", help="start the Dagster UI and daemon on the lakehouse")
+    _add_locations(ui)
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    ui.add_argument("--port", type=int, default=3000, help="port to listen on")
+
     generate = commands.add_parser("generate", help="write realistic sample landing data")
     from pipelines import generate as generate_module
 
@@ -64,9 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import resolve_dates, run_pipeline
-    from pipelines.spark import get_spark
-    from pipelines.storage_checks import ensure_writable
+    from orchestration.runner import run_lakehouse
 
     landing = _require(args.landing, "--landing", "LAKEHOUSE_LANDING")
     root = _require(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
@@ -77,29 +80,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not 0 <= threshold <= 1:
         raise UserError(f"--gate-threshold must be between 0 and 1, got {threshold}")
 
-    # Check the user's inputs before paying for a Spark start.
-    dates = resolve_dates(landing, dates)
-    ensure_writable(root)
-    spark = get_spark()
-    result = run_pipeline(
-        spark, landing, root, dates, threshold, progress=lambda m: print(f"[lakehouse] {m}")
+    # The Dagster job in this process: the same assets and checks as a UI or scheduled run.
+    result = run_lakehouse(
+        landing,
+        root,
+        dates,
+        threshold,
+        progress=lambda m: print(f"[lakehouse] {m}", flush=True),
+        verbose=args.debug,
     )
-    for day, outcome in sorted(result.silver.outcomes.items()):
-        state = "ok" if outcome.gate_passed else "GATE FAILED"
+    for day, gate in sorted(result.gate.items()):
+        state = "ok" if gate["gate_passed"] else "GATE FAILED"
         print(
-            f"[lakehouse] {day}: {outcome.records} records, {outcome.failed} quarantined by "
-            f"rules 1-8 ({outcome.failed_share:.1%}) - {state}"
+            f"[lakehouse] {day}: {gate['records']} records, {gate['failed_rules_1_8']} "
+            f"quarantined by rules 1-8 ({gate['failed_share']:.1%}) - {state}"
         )
-    for day in result.failed_dates:
-        outcome = result.silver.outcomes[day]
+    for day in result.gate_failed_dates:
+        gate = result.gate[day]
         print(
-            f"lakehouse: gate failed for ingest date {day}: {outcome.failed_share:.1%} of "
-            f"{outcome.records} records failed (threshold {threshold:.0%}); top reasons: "
-            f"{outcome.top_reasons()}. Its valid records are held back.",
+            f"lakehouse: gate failed for ingest date {day}: {gate['failed_share']:.1%} of "
+            f"{gate['records']} records failed (threshold {threshold:.0%}); top reasons: "
+            f"{gate['top_reasons']}. Its valid records are held back.",
             file=sys.stderr,
         )
-    print(f"[lakehouse] done in {result.seconds.get('total', 0):.1f}s")
+    for failure in result.blocking_failures:
+        if not failure.target.endswith(":batch_gate"):
+            print(
+                f"lakehouse: check {failure.target} failed: {failure.description}", file=sys.stderr
+            )
+    for failure in result.step_failures:
+        print(f"lakehouse: step {failure}", file=sys.stderr)
+    if result.not_materialized:
+        print(f"lakehouse: not materialized: {'; '.join(result.not_materialized)}", file=sys.stderr)
+    print(f"[lakehouse] done in {result.seconds:.1f}s (Dagster run(s) {', '.join(result.run_ids)})")
     return 0 if result.ok else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from orchestration.ui import serve
+
+    landing = _require(args.landing, "--landing", "LAKEHOUSE_LANDING")
+    root = _require(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
+    return serve(landing, root, args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "ui":
+            return cmd_ui(args)
         if args.command == "generate":
             from pipelines import generate as generate_module
 

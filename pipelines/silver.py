@@ -179,10 +179,10 @@ def write_silver(
     before = read_table(spark, table_path(root, VALIDATED_TABLE), version=previous)
     touched = (
         valid.where(F.col("ingest_date").isin(dates))
-        .select("event_id", "event_date")
+        .select("event_id", "event_date", "event_type")
         .unionByName(
             before.where(F.col("reason").isNull() & F.col("ingest_date").isin(dates)).select(
-                "event_id", "event_date"
+                "event_id", "event_date", "event_type"
             )
         )
         .distinct()
@@ -199,7 +199,10 @@ def write_silver(
     changed = {r["event_date"] for r in dates_of.distinct().collect()}
     changed.discard(None)
 
-    silver_written = _merge_silver(spark, root, candidates, touched_ids, changed)
+    typed_ids = touched.select("event_id", "event_type").unionByName(
+        candidates.select("event_id", "event_type")
+    )
+    silver_written = _merge_silver(spark, root, candidates, typed_ids, changed)
     quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates)
     return SilverResult(outcomes, changed, silver_written, quarantined)
 
@@ -215,22 +218,35 @@ def _merge_silver(
     spark: SparkSession,
     root: str,
     candidates: DataFrame,
-    touched_ids: DataFrame,
+    typed_ids: DataFrame,
     changed_dates: set[date],
 ) -> dict[str, int]:
+    """Upsert each table's winners; delete its touched ids that no longer win there.
+
+    An id can only be in a table if one of its copies has that type, so the deletes are
+    the ids with a copy of this type (among touched records and candidates) that do not
+    win as this type (they lost to another copy, or their date is held back).
+    """
     winners = candidates.where("is_winner")
+    per_type = {
+        r["event_type"]: r["count"] for r in winners.groupBy("event_type").count().collect()
+    }
     written = {}
     for event_type, table in EVENT_TABLES.items():
         path = table_path(root, SILVER_TABLES[table])
         ensure_table(spark, path, SILVER[table], partition_by=("event_date",))
         upserts = silver_table(winners, table).withColumn("_delete", F.lit(False))
-        # Every other touched event_id must not be in this table (it lost, or changed type).
-        others = touched_ids.join(
-            winners.where(F.col("event_type") == event_type).select("event_id"),
-            "event_id",
-            "left_anti",
+        stale = (
+            typed_ids.where(F.col("event_type") == event_type)
+            .select("event_id")
+            .distinct()
+            .join(
+                winners.where(F.col("event_type") == event_type).select("event_id"),
+                "event_id",
+                "left_anti",
+            )
         )
-        deletes = others.select(
+        deletes = stale.select(
             *[
                 (F.col("event_id") if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(
                     f.name
@@ -240,7 +256,7 @@ def _merge_silver(
         ).withColumn("_delete", F.lit(True))
         prune = f"t.event_date IN ({sql_dates(changed_dates)})" if changed_dates else "false"
         merge_rows(spark, path, upserts.unionByName(deletes), keys=("event_id",), prune=prune)
-        written[table] = upserts.count()
+        written[table] = per_type.get(event_type, 0)
     return written
 
 

@@ -1,0 +1,73 @@
+"""The notebooks run against a real lakehouse (the contract example) and show their plots.
+
+Each notebook runs in a fresh kernel of this interpreter, as a data engineer would run it
+from notebooks/, with LAKEHOUSE_ROOT pointing at the example's lakehouse. Committed
+notebooks carry no outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+KERNEL = "lakehouse-tests"
+
+
+def test_the_three_notebooks_exist():
+    names = [p.stem for p in PATHS]
+    assert names == ["01_gold_metrics", "02_quarantine", "03_training_set"]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_committed_notebook_has_no_outputs(path: Path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:80]
+
+
+@pytest.fixture(scope="module")
+def kernel_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kernelspec for this very interpreter (a user's own `python3` spec may differ)."""
+    base = tmp_path_factory.mktemp("jupyter")
+    spec = base / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec.joinpath("kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"})
+    )
+    return base
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_notebook_runs_and_plots(
+    path: Path, example_run: dict, kernel_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(example_run["root"]))
+    # The kernel starts its own Spark; a small driver, next to the test session's.
+    extra = os.environ.get("LAKEHOUSE_SPARK_CONF", "")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONF", f"{extra};spark.driver.memory=1g".lstrip(";"))
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        kernel_name=KERNEL,
+        timeout=900,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on an error
+
+    outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} showed no plot"
