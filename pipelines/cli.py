@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
     ui.add_argument("--port", type=int, default=3000, help="port to listen on")
 
+    forget = commands.add_parser("forget-user", help="GDPR erasure of one user, everywhere")
+    _add_locations(forget)
+    from pipelines import erasure
+
+    erasure.add_arguments(forget)
+
     generate = commands.add_parser("generate", help="write realistic sample landing data")
     from pipelines import generate as generate_module
 
@@ -132,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "ui":
             return cmd_ui(args)
+        if args.command == "forget-user":
+            from pipelines import erasure
+
+            return erasure.run_from_args(args)
         if args.command == "generate":
             from pipelines import generate as generate_module
 
