@@ -253,7 +253,7 @@ def files_per_table(spark: Any, root: str) -> dict[str, dict[str, Any]]:
 
 def spark_profile(event_dir: Path, top: int = 8) -> dict[str, Any]:
     """Jobs, stages, tasks and stage time per layer (job group), and the slowest stages."""
-    logs = [p for p in event_dir.iterdir() if p.is_file()]
+    logs = [p for p in event_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
     if not logs:
         return {}
     group_of_stage: dict[int, str] = {}
@@ -436,8 +436,14 @@ def main(argv: list[str] | None = None) -> int:
     events.mkdir(parents=True)
     # The event log is how the bench sees Spark's jobs and stages; no pipeline change needed.
     extra = os.environ.get("LAKEHOUSE_SPARK_CONF", "")
-    os.environ["LAKEHOUSE_SPARK_CONF"] = (
-        f"spark.eventLog.enabled=true;spark.eventLog.dir=file://{events};{extra}"
+    event_log = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file://{events}",
+        "spark.eventLog.compress": "false",  # Spark 4 defaults: zstd, rolling folders
+        "spark.eventLog.rolling.enabled": "false",
+    }
+    os.environ["LAKEHOUSE_SPARK_CONF"] = ";".join(
+        [*(f"{k}={v}" for k, v in event_log.items()), extra]
     )
     started = time.perf_counter()
     spark = get_spark(app_name="lakehouse-bench")

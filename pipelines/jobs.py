@@ -33,7 +33,13 @@ from pyspark.sql.types import DateType, StringType
 
 from pipelines.config import UserError, gate_threshold_from_env
 from pipelines.delta_io import ensure_table, read_table, table_exists, table_path
+from pipelines.features import update_features
+from pipelines.gold import update_gold
 from pipelines.landing import fingerprint, parse_date
+from pipelines.run import discover, resolve_dates, run_bronze_silver
+from pipelines.silver import INGEST_LOG_TABLE
+from pipelines.spark import SESSION_CONF, get_spark
+from pipelines.storage_checks import ensure_writable
 from schemas.tables import _schema
 
 PENDING_TABLE = "_internal/pending_event_dates"
@@ -100,9 +106,6 @@ def features_main() -> None:
 
 
 def _bronze_silver(args: argparse.Namespace) -> int:
-    from pipelines.run import resolve_dates, run_bronze_silver
-    from pipelines.storage_checks import ensure_writable
-
     landing = _required(args.landing, "--landing", "LAKEHOUSE_LANDING")
     root = _required(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
     threshold = _threshold(args.gate_threshold)
@@ -147,21 +150,9 @@ def _consumer(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _update_gold(spark: SparkSession, root: str, changed: set[date] | None) -> dict:
-    from pipelines.gold import update_gold
-
-    return update_gold(spark, root, changed)
-
-
-def _update_features(spark: SparkSession, root: str, changed: set[date] | None) -> dict:
-    from pipelines.features import update_features
-
-    return update_features(spark, root, changed)
-
-
 UPDATES: dict[str, Callable[[SparkSession, str, set[date] | None], dict]] = {
-    "gold": _update_gold,
-    "features": _update_features,
+    "gold": update_gold,
+    "features": update_features,
 }
 
 
@@ -172,9 +163,6 @@ def changed_ingest_dates(
     spark: SparkSession, landing: str, root: str, dates: list[date]
 ) -> list[date]:
     """The dates whose landing files differ from the fingerprint silver recorded for them."""
-    from pipelines.run import discover
-    from pipelines.silver import INGEST_LOG_TABLE
-
     path = table_path(root, INGEST_LOG_TABLE)
     recorded = {}
     if table_exists(path):
@@ -218,11 +206,7 @@ def clear_pending(spark: SparkSession, root: str, consumer: str, batches: list[s
 def job_spark() -> SparkSession:
     """On Databricks the cluster's own session; elsewhere the project's `get_spark()`."""
     if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
-        from pipelines.spark import get_spark
-
         return get_spark()
-    from pipelines.spark import SESSION_CONF
-
     # The platform built the session (Delta included); the bundle's cluster sets
     # SESSION_CONF too, this covers clusters that do not.
     spark = SparkSession.builder.getOrCreate()
