@@ -45,10 +45,7 @@ def start_cluster(stack: ExitStack, logs: Path) -> tuple[str, str]:
     """Master + workers; returns (master URL, master web UI URL) once every worker is ALIVE."""
     port, ui_port = free_port(), free_port()
     # No REST submission server: it binds a fixed port (6066) and nothing here needs it.
-    env = spark_env(
-        SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
-        SPARK_WORKER_OPTS="-Dspark.worker.cleanup.enabled=false",
-    )
+    env = spark_env(SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false")
     spark_class = str(SPARK_BIN / "spark-class")
     stack.enter_context(
         process_group(

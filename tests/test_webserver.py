@@ -229,7 +229,7 @@ def test_screenshot_of_the_asset_graph(ui: dict, tmp_path: Path) -> None:
             "--no-first-run",
             f"--user-data-dir={profile}",
             "--hide-scrollbars",
-            "--window-size=2000,3000",  # the whole graph at the UI's default zoom
+            "--window-size=1900,3400",  # the whole (tall) graph at the UI's default zoom
             "--run-all-compositor-stages-before-draw",
             "--virtual-time-budget=20000",  # let the JS app fetch and lay out the graph
             f"--screenshot={shot}",
