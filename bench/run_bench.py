@@ -317,6 +317,7 @@ def main_run(spark: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]
     landing_bytes = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
     timer = Timer(spark)
     say("running bronze, silver, gold, features, checks")
+    load_before = os.getloadavg()[0]
     with PeakMemory() as peak:
         run = run_layers(spark, str(landing), str(root), None, timer, not args.no_checks)
     pipeline_wall = sum(v for k, v in timer.wall.items() if k != "checks")
@@ -324,6 +325,7 @@ def main_run(spark: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]
     records = run["records"]
     return {
         "records": records,
+        "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "ingest_dates": run["ingest_dates"],
         "failed_dates": run["failed_dates"],
         "landing_bytes": landing_bytes,
@@ -453,31 +455,37 @@ def main(argv: list[str] | None = None) -> int:
         "session_start_seconds": round(time.perf_counter() - started, 1),
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
+    output = args.output or RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     if not args.no_main:
         result["main"] = main_run(spark, work, args)
-    incremental = [incremental_run(spark, work, h, args.daily_records, args) for h in args.history]
-    if incremental:
-        result["incremental"] = {f"history_{r['history_days']}d": r for r in incremental}
-        if len(incremental) > 1:
-            first, last = incremental[0], incremental[-1]
-            result["incremental"]["ratio_longest_to_shortest"] = round(
-                last["seconds_per_1k_records"] / first["seconds_per_1k_records"], 2
-            )
+        save(result, output)  # a long run keeps what it measured if a later part fails
+    incremental: dict[str, Any] = {}
+    for history in args.history:
+        run = incremental_run(spark, work, history, args.daily_records, args)
+        incremental[f"history_{history}d"] = run
+        result["incremental"] = incremental
+        save(result, output)
+    if len(args.history) > 1:
+        first, last = (incremental[f"history_{h}d"] for h in (args.history[0], args.history[-1]))
+        incremental["ratio_longest_to_shortest"] = round(
+            last["seconds_per_1k_records"] / first["seconds_per_1k_records"], 2
+        )
     result["spark"] = spark_profile(events)
     result["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["python_max_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-    )
+    peak_python = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result["python_max_rss_mb"] = round(peak_python / 1024, 1)
     spark.stop()
-
-    output = args.output or RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    save(result, output)
     print(summary_text(result))
     print(f"result: {output}")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def save(result: dict[str, Any], output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
 def summary_text(result: dict[str, Any]) -> str:

@@ -143,11 +143,18 @@ def _consumer(name: str) -> Callable[[argparse.Namespace], int]:
         changed = None if args.full_rebuild else dates
         shown = "all (full rebuild)" if changed is None else str(len(dates))
         print(f"[lakehouse] {name}: {shown} changed event date(s)")
-        print(f"[lakehouse] {name}: {UPDATES[name](spark, root, changed)}")
+        print(f"[lakehouse] {name}: {_brief(UPDATES[name](spark, root, changed))}")
         clear_pending(spark, root, name, batches)
         return 0
 
     return run
+
+
+def _brief(result: object) -> object:
+    """An update's result for the log, with date lists shown as their length."""
+    if isinstance(result, dict):
+        return {key: _brief(value) for key, value in result.items()}
+    return f"{len(result)} dates" if isinstance(result, list) else result
 
 
 UPDATES: dict[str, Callable[[SparkSession, str, set[date] | None], dict]] = {

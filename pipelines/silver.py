@@ -8,6 +8,7 @@ same whatever order the ingest dates were processed in, and however often.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +19,7 @@ from pyspark.sql.types import BooleanType, DateType, DoubleType, LongType, Strin
 
 from pipelines.delta_io import (
     ensure_table,
+    for_each_table,
     merge_rows,
     read_table,
     replace_partitions,
@@ -231,8 +233,9 @@ def _merge_silver(
     per_type = {
         r["event_type"]: r["count"] for r in winners.groupBy("event_type").count().collect()
     }
-    written = {}
-    for event_type, table in EVENT_TABLES.items():
+    prune = f"t.event_date IN ({sql_dates(changed_dates)})" if changed_dates else "false"
+
+    def merge_table(event_type: str, table: str) -> int:
         path = table_path(root, SILVER_TABLES[table])
         ensure_table(spark, path, SILVER[table], partition_by=("event_date",))
         upserts = silver_table(winners, table).withColumn("_delete", F.lit(False))
@@ -254,10 +257,15 @@ def _merge_silver(
                 for f in SILVER[table].fields
             ]
         ).withColumn("_delete", F.lit(True))
-        prune = f"t.event_date IN ({sql_dates(changed_dates)})" if changed_dates else "false"
         merge_rows(spark, path, upserts.unionByName(deletes), keys=("event_id",), prune=prune)
-        written[table] = per_type.get(event_type, 0)
-    return written
+        return per_type.get(event_type, 0)
+
+    return for_each_table(
+        {
+            table: functools.partial(merge_table, event_type, table)
+            for event_type, table in EVENT_TABLES.items()
+        }
+    )
 
 
 def _merge_quarantine(

@@ -82,7 +82,7 @@ def _parse(value: str, spark_type: str) -> object:
     if spark_type == "timestamp":
         return datetime.fromisoformat(value)
     if spark_type in ("int", "bigint"):
-        return int(value)
+        return int(float(value))  # pandas writes nullable ints as "2.0"
     if spark_type == "double":
         return float(value)
     if spark_type == "boolean":
