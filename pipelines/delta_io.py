@@ -7,7 +7,10 @@ it, never half-way.
 
 from __future__ import annotations
 
+import logging
 import posixpath
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,25 @@ from pyspark.sql.types import StructType
 
 from pipelines.landing import filesystem
 
+log = logging.getLogger("lakehouse")
+
 T = TypeVar("T")
+
+# Delta's optimistic-concurrency failures: another writer committed to the table first.
+# The write is recomputed from the current state and tried again.
+CONFLICTS = (
+    "DELTA_CONCURRENT",
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "ConcurrentWriteException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_PROTOCOL_CHANGED",
+)
+CONFLICT_ATTEMPTS = 6
 # Writes to different tables run side by side: a small Delta commit is mostly driver-side
 # waiting (log reads, planning, the commit itself), so overlapping them saves wall time.
 TABLE_WRITERS = 3
@@ -34,6 +55,31 @@ def table_exists(path: str) -> bool:
     return fs.exists(posixpath.join(inner, "_delta_log"))
 
 
+def is_conflict(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}"
+    return any(marker in text for marker in CONFLICTS)
+
+
+def retry_on_conflict(write: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run a Delta write, again (after a short, growing pause) if a concurrent commit won."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except Exception as error:
+            if attempt == attempts or not is_conflict(error):
+                raise
+            log.info("Delta write conflict (attempt %d), retrying: %s", attempt, error)
+            time.sleep(0.5 * attempt + random.random())
+    raise AssertionError("unreachable")
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything under it, if it exists."""
+    fs, inner = filesystem(path)
+    if fs.exists(inner):
+        fs.rm(inner, recursive=True)
+
+
 def ensure_table(
     spark: SparkSession, path: str, schema: StructType, partition_by: tuple[str, ...] = ()
 ) -> None:
@@ -43,7 +89,12 @@ def ensure_table(
     writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(path)
+    try:
+        writer.save(path)
+    except Exception:
+        if not table_exists(path):
+            raise
+        # A concurrent run created it first; its schema is the same one.
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -68,12 +119,12 @@ def replace_partitions(df: DataFrame, path: str, column: str, values: Iterable[d
     values = sorted(set(values))
     if not values:
         return
-    (
+    writer = (
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"{column} IN ({sql_dates(values)})")
-        .save(path)
     )
+    retry_on_conflict(lambda: writer.save(path))
 
 
 def merge_rows(
@@ -97,17 +148,16 @@ def merge_rows(
     assignments = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
     names = ", ".join(f"`{c}`" for c in columns)
     values = ", ".join(f"s.`{c}`" for c in columns)
+    statement = f"""
+        MERGE INTO delta.`{path}` t
+        USING {view} s
+        ON {on}
+        WHEN MATCHED AND s.`{delete_flag}` THEN DELETE
+        WHEN MATCHED THEN UPDATE SET {assignments}
+        WHEN NOT MATCHED AND NOT s.`{delete_flag}` THEN INSERT ({names}) VALUES ({values})
+    """
     try:
-        spark.sql(
-            f"""
-            MERGE INTO delta.`{path}` t
-            USING {view} s
-            ON {on}
-            WHEN MATCHED AND s.`{delete_flag}` THEN DELETE
-            WHEN MATCHED THEN UPDATE SET {assignments}
-            WHEN NOT MATCHED AND NOT s.`{delete_flag}` THEN INSERT ({names}) VALUES ({values})
-            """
-        )
+        retry_on_conflict(lambda: spark.sql(statement))
     finally:
         spark.catalog.dropTempView(view)
 

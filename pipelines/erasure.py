@@ -171,8 +171,12 @@ def forget_user(
     result.landing_files_rewritten = [p for paths in touched.values() for p in paths]
     result.landing_lines_removed = removed
     result.ingest_dates = sorted(touched)
+    # Re-process with the gate threshold each date was last run with (one run per value).
+    dates_by_threshold: dict[float, list[date]] = {}
     for day, threshold in sorted(_thresholds(spark, root, result.ingest_dates).items()):
-        run_pipeline(spark, landing, root, [day], threshold=threshold)
+        dates_by_threshold.setdefault(threshold, []).append(day)
+    for threshold, days in sorted(dates_by_threshold.items()):
+        run_pipeline(spark, landing, root, days, threshold=threshold)
     missing = set(result.ingest_dates) - set(_thresholds(spark, root, result.ingest_dates))
     if missing:
         run_pipeline(spark, landing, root, sorted(missing))

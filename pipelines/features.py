@@ -37,6 +37,7 @@ from pipelines.delta_io import (
     table_version,
 )
 from pipelines.gold import last_commit_metrics, max_event_date, read_silver, rows_written
+from pipelines.locks import exclusive
 from schemas.tables import FEATURES_TABLE, SILVER_TABLES, USER_FEATURES
 from transformations.features import (
     FEATURE_COLUMNS,
@@ -60,6 +61,11 @@ def update_features(spark: SparkSession, root: str, changed_event_dates: set[dat
     Returns {"mode", "max_event_date", "as_of_dates", "rows_inserted", "rows_updated",
     "rows_deleted"} (full rebuilds: "rows_written").
     """
+    with exclusive(root):  # features are decided from silver: one run at a time (locks.py)
+        return _update(spark, root, changed_event_dates)
+
+
+def _update(spark: SparkSession, root: str, changed_event_dates: set[date] | None) -> dict:
     path = table_path(root, FEATURES_TABLE)
     silver = {name: read_silver(spark, root, name) for name in SILVER_TABLES}
     m_new = max_event_date(silver.values())

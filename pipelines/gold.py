@@ -8,6 +8,7 @@ table does not exist yet, the table is rebuilt in one overwrite commit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import date
 
@@ -16,12 +17,14 @@ from pyspark.sql import functions as F
 
 from pipelines.delta_io import (
     ensure_table,
+    for_each_table,
     read_table,
     replace_partitions,
     table_exists,
     table_version,
 )
 from pipelines.delta_io import table_path as _path
+from pipelines.locks import exclusive
 from schemas.tables import GOLD, GOLD_TABLES, SILVER, SILVER_TABLES
 from transformations import gold as T
 
@@ -41,12 +44,21 @@ def update_gold(spark: SparkSession, root: str, changed_event_dates: set[date] |
 
     Returns {table: {"mode", "rows_written", "dates"}} with dates as ISO strings.
     """
+    with exclusive(root):  # gold is decided from silver: one run at a time (locks.py)
+        return _update_all(spark, root, changed_event_dates)
+
+
+def _update_all(spark: SparkSession, root: str, changed_event_dates: set[date] | None) -> dict:
     silver = {name: read_silver(spark, root, name) for name in SILVER_TABLES}
     max_date = max_event_date(silver.values())
-    return {
-        table: _update_table(spark, root, table, silver, changed_event_dates, max_date)
-        for table in BUILDERS
-    }
+    return for_each_table(
+        {
+            table: functools.partial(
+                _update_table, spark, root, table, silver, changed_event_dates, max_date
+            )
+            for table in BUILDERS
+        }
+    )
 
 
 def _update_table(
@@ -87,9 +99,9 @@ def read_silver(spark: SparkSession, root: str, name: str) -> DataFrame:
 
 
 def max_event_date(tables: Iterable[DataFrame]) -> date | None:
-    """The greatest event_date in any of these tables (Delta answers it from the log)."""
-    dates = [df.agg(F.max("event_date")).first()[0] for df in tables]
-    return max((d for d in dates if d is not None), default=None)
+    """The greatest event_date in any of these tables, in one Spark job."""
+    maxima = [df.agg(F.max("event_date").alias("event_date")) for df in tables]
+    return functools.reduce(DataFrame.unionByName, maxima).agg(F.max("event_date")).first()[0]
 
 
 def _affected(

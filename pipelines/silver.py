@@ -9,6 +9,7 @@ same whatever order the ingest dates were processed in, and however often.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,12 +23,13 @@ from pipelines.delta_io import (
     for_each_table,
     merge_rows,
     read_table,
+    remove_tree,
     replace_partitions,
     sql_dates,
-    table_exists,
     table_path,
     table_version,
 )
+from pipelines.locks import exclusive
 from schemas.events import EVENT_TABLES
 from schemas.tables import (
     BRONZE_TABLE,
@@ -42,6 +44,7 @@ from transformations.validation import validate_events
 
 VALIDATED_TABLE = "_internal/validated_events"
 INGEST_LOG_TABLE = "_internal/ingest_log"
+SCRATCH_DIR = "_internal/tmp"
 RECORD_KEY = ("ingest_date", "source_file", "line_number")
 
 INGEST_LOG = _schema(
@@ -93,18 +96,14 @@ def _validated_columns(validated: DataFrame) -> DataFrame:
     )
 
 
-def validate_dates(
-    spark: SparkSession, root: str, bronze: DataFrame, dates: list[date]
-) -> tuple[DataFrame, int | None]:
-    """Store the validation of these dates' bronze rows; return (table, previous version)."""
+def validate_dates(spark: SparkSession, root: str, bronze: DataFrame, dates: list[date]) -> int:
+    """Store the validation of these dates' bronze rows; return the table's previous version."""
     path = table_path(root, VALIDATED_TABLE)
     validated = _validated_columns(validate_events(bronze))
-    previous = table_version(spark, path) if table_exists(path) else None
-    if previous is None:
-        validated.limit(0).write.format("delta").partitionBy("ingest_date").save(path)
-        previous = table_version(spark, path)
+    ensure_table(spark, path, validated.schema, partition_by=("ingest_date",))
+    previous = table_version(spark, path)
     replace_partitions(validated, path, "ingest_date", dates)
-    return read_table(spark, path), previous
+    return previous
 
 
 def gate(validated: DataFrame, dates: list[date], threshold: float) -> dict[date, DateOutcome]:
@@ -173,7 +172,32 @@ def write_silver(
     threshold: float,
 ) -> SilverResult:
     """Validate these ingest dates, gate them, and bring silver and quarantine in step."""
-    validated, previous = validate_dates(spark, root, bronze, dates)
+    # Intermediate results go to a folder of this run only, so concurrent runs never share
+    # one; it is removed at the end (a crashed run's folder is left for the operator).
+    scratch = table_path(root, f"{SCRATCH_DIR}/{uuid.uuid4().hex}")
+    # Validation replaces only these dates, so concurrent runs do it side by side; the rest
+    # decides winners across dates and takes the lakehouse's lease (pipelines/locks.py).
+    previous = validate_dates(spark, root, bronze, dates)
+    try:
+        with exclusive(root):
+            validated = read_table(spark, table_path(root, VALIDATED_TABLE))
+            return _publish_silver(
+                spark, root, files_fingerprints, validated, previous, dates, threshold, scratch
+            )
+    finally:
+        remove_tree(scratch)
+
+
+def _publish_silver(
+    spark: SparkSession,
+    root: str,
+    files_fingerprints: dict[date, str],
+    validated: DataFrame,
+    previous: int,
+    dates: list[date],
+    threshold: float,
+    scratch: str,
+) -> SilverResult:
     outcomes = gate(validated, dates, threshold)
     record_ingest_log(spark, root, outcomes, threshold, files_fingerprints)
 
@@ -195,7 +219,7 @@ def write_silver(
         .join(touched_ids, "event_id", "left_semi")
         .transform(mark_winners)
     )
-    candidates = _materialize(spark, root, candidates, "candidates")
+    candidates = _materialize(spark, f"{scratch}/candidates", candidates)
     # Copies carry the same content, but take every copy's event_date in case they do not.
     dates_of = touched.select("event_date").unionByName(candidates.select("event_date"))
     changed = {r["event_date"] for r in dates_of.distinct().collect()}
@@ -205,13 +229,12 @@ def write_silver(
         candidates.select("event_id", "event_type")
     )
     silver_written = _merge_silver(spark, root, candidates, typed_ids, changed)
-    quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates)
+    quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates, scratch)
     return SilverResult(outcomes, changed, silver_written, quarantined)
 
 
-def _materialize(spark: SparkSession, root: str, df: DataFrame, name: str) -> DataFrame:
+def _materialize(spark: SparkSession, path: str, df: DataFrame) -> DataFrame:
     """Write an intermediate result once so later steps do not recompute it."""
-    path = table_path(root, f"_internal/tmp/{name}")
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
     return read_table(spark, path)
 
@@ -275,6 +298,7 @@ def _merge_quarantine(
     candidates: DataFrame,
     touched_ids: DataFrame,
     dates: list[date],
+    scratch: str,
 ) -> int:
     path = table_path(root, QUARANTINE_TABLE)
     ensure_table(spark, path, QUARANTINE_EVENTS, partition_by=("ingest_date",))
@@ -293,7 +317,7 @@ def _merge_quarantine(
         )
     )
     desired = rejected.select(*columns).unionByName(duplicates.select(*columns))
-    desired = _materialize(spark, root, desired, "quarantine")
+    desired = _materialize(spark, f"{scratch}/quarantine", desired)
     current = read_table(spark, path)
     stale = (
         current.where(F.col("ingest_date").isin(dates))
