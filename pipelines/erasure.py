@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -26,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, TimestampType
 
 from pipelines.config import UserError
-from pipelines.delta_io import read_table, table_exists, table_path
+from pipelines.delta_io import for_each_table, read_table, table_exists, table_path
 from pipelines.landing import filesystem, list_ingest_dates, list_landing_files
 from pipelines.run import run_pipeline
 from pipelines.silver import INGEST_LOG_TABLE
@@ -124,23 +125,27 @@ def _data_files(root: str, table: str) -> int:
 def purge(spark: SparkSession, root: str) -> int:
     """Vacuum every table with zero retention; return how many data files were deleted.
 
-    Deletion vectors are disabled on every table, so deleted rows are never left inside
-    files that VACUUM would keep; REORG ... PURGE is still run in case a table enabled them.
+    Deletion vectors are disabled on our tables, so deleted rows are never left inside
+    files that VACUUM would keep; a table that has them enabled is REORG ... PURGEd first.
     """
     key = "spark.databricks.delta.retentionDurationCheck.enabled"
     previous = spark.conf.get(key, "true")
     spark.conf.set(key, "false")  # zero retention for this job only
-    deleted = 0
-    try:
-        for table in delta_tables(root):
-            location = table_path(root, table)
-            before = _data_files(root, table)
+
+    def vacuum(table: str) -> int:
+        location = table_path(root, table)
+        before = _data_files(root, table)
+        detail = spark.sql(f"DESCRIBE DETAIL delta.`{location}`").first()
+        if "deletionVectors" in (detail["tableFeatures"] or []):
             spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)")
-            spark.sql(f"VACUUM delta.`{location}` RETAIN 0 HOURS")
-            deleted += max(before - _data_files(root, table), 0)
+        spark.sql(f"VACUUM delta.`{location}` RETAIN 0 HOURS")
+        return max(before - _data_files(root, table), 0)
+
+    try:
+        tasks = {table: functools.partial(vacuum, table) for table in delta_tables(root)}
+        return sum(for_each_table(tasks).values())
     finally:
         spark.conf.set(key, previous)
-    return deleted
 
 
 def remove_docs_mentioning(root: str, user_id: str) -> int:

@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 from lakehouse_testing import OUTPUT_TABLES, copy_landing, table_rows
 from spark_processes import PROJECT, spark_env
 
+from pipelines.delta_io import table_exists
 from pipelines.run import run_pipeline
 from schemas.tables import GOLD_TABLES, QUARANTINE_TABLE, SILVER_TABLES
 
@@ -58,7 +59,7 @@ def kill_when(landing: Path, root: Path, ready, log: Path) -> None:
 
 def assert_readable(root: Path) -> None:
     for table in [QUARANTINE_TABLE, *SILVER_TABLES.values(), *GOLD_TABLES.values()]:
-        if (root / table / "_delta_log").exists():
+        if table_exists(str(root / table)):  # a _delta_log folder alone is no table yet
             DeltaTable(str(root / table)).to_pyarrow_table()
 
 

@@ -14,8 +14,9 @@ SECRET_PATTERNS = [
     re.compile(rb"AccountKey=[A-Za-z0-9+/]{20,}"),
     re.compile(rb"(SharedAccessSignature|[?&]sig)=[A-Za-z0-9%+/]{20,}"),
     re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(rb"(?i)client[_-]?secret\s*[:=]\s*['\"][^'\"$]{8,}['\"]"),
-    re.compile(rb"(?i)(password|passwd)\s*[:=]\s*['\"][^'\"$]{6,}['\"]"),
+    # A quoted literal value; references ({{secrets/scope/key}}, $VARIABLE) are fine.
+    re.compile(rb"(?i)client[_.-]?secret\s*[:=]\s*['\"](?!\{\{secrets/)[^'\"$]{8,}['\"]"),
+    re.compile(rb"(?i)(password|passwd)\s*[:=]\s*['\"](?!\{\{secrets/)[^'\"$]{6,}['\"]"),
     # The Azurite emulator's well-known key, split so this file does not match itself.
     re.compile(b"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1" + b"OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"),
 ]
