@@ -8,6 +8,7 @@ it, never half-way.
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import random
 import time
@@ -47,7 +48,11 @@ TABLE_WRITERS = 3
 
 
 def table_path(root: str, relative: str) -> str:
-    return posixpath.join(root.rstrip("/"), relative)
+    """A table's location; local roots made absolute (Delta SQL's delta.`path` needs it)."""
+    base = root.rstrip("/")
+    if "://" not in base and not base.startswith("file:"):
+        base = os.path.abspath(base)
+    return posixpath.join(base, relative)
 
 
 def table_exists(path: str) -> bool:

@@ -56,15 +56,18 @@ def test_pipeline_output_does_not_leak_credentials(examples_dir, tmp_path):
             "-m",
             "pipelines.cli",
             "run",
+            # Relative locations, as a user types them (Delta SQL needs them made absolute).
             "--landing",
-            str(landing),
+            "landing",
             "--lakehouse",
-            str(tmp_path / "lh"),
+            "lh",
         ],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
         timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "lh" / "gold" / "daily_active_users" / "_delta_log").is_dir()
     assert secret not in result.stdout + result.stderr
