@@ -57,11 +57,11 @@ def table_path(root: str, relative: str) -> str:
 
 def table_exists(path: str) -> bool:
     fs, inner = filesystem(path)
-    log = posixpath.join(inner, "_delta_log")
+    log_dir = posixpath.join(inner, "_delta_log")
     # The folder appears before the first commit; a run killed in between leaves no table.
     # Once old log files are cleaned up, _last_checkpoint is what remains.
-    return fs.exists(posixpath.join(log, f"{0:020d}.json")) or fs.exists(
-        posixpath.join(log, "_last_checkpoint")
+    return fs.exists(posixpath.join(log_dir, f"{0:020d}.json")) or fs.exists(
+        posixpath.join(log_dir, "_last_checkpoint")
     )
 
 

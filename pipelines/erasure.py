@@ -192,12 +192,13 @@ def forget_user(
     result.landing_lines_removed = removed
     result.ingest_dates = sorted(touched)
     # Re-process with the gate threshold each date was last run with (one run per value).
+    thresholds = _thresholds(spark, root, result.ingest_dates)
     dates_by_threshold: dict[float, list[date]] = {}
-    for day, threshold in sorted(_thresholds(spark, root, result.ingest_dates).items()):
+    for day, threshold in sorted(thresholds.items()):
         dates_by_threshold.setdefault(threshold, []).append(day)
     for threshold, days in sorted(dates_by_threshold.items()):
         run_pipeline(spark, landing, root, days, threshold=threshold)
-    missing = set(result.ingest_dates) - set(_thresholds(spark, root, result.ingest_dates))
+    missing = set(result.ingest_dates) - set(thresholds)
     if missing:
         run_pipeline(spark, landing, root, sorted(missing))
 
