@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,9 @@ import sys
 from pyspark.sql import SparkSession
 
 from pipelines.config import SparkSettings, UserError
+from pipelines.jars import delta_jars, delta_package
+
+__all__ = ["delta_package", "get_spark", "SESSION_CONF", "LOCAL_CONF"]
 
 # Settings every session gets: UTC everywhere, JSON parsed like RFC 8259 parsers do
 # (duplicate keys: last wins), and only Delta table features delta-rs can read.
@@ -56,15 +60,19 @@ def java_major_version() -> int | None:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    text = out.stderr + out.stdout
-    for token in text.split():
-        token = token.strip('"')
-        if token[:1].isdigit():
-            major = token.split(".")[0]
-            if major == "1":  # "1.8.0_x" style
-                major = token.split(".")[1]
-            return int(major) if major.isdigit() else None
-    return None
+    return parse_java_version(out.stderr + out.stdout)
+
+
+def parse_java_version(text: str) -> int | None:
+    """The major version in `java -version` output, whatever lines come before it
+    (`Picked up JAVA_TOOL_OPTIONS: …` when that variable is set)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not match:
+        return None
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0_x" style
+        return int(match.group(2))
+    return major
 
 
 def require_java() -> None:
@@ -78,30 +86,32 @@ def require_java() -> None:
         raise UserError(f"Java 17+ is required for Spark, found Java {version}")
 
 
-def delta_package() -> str:
-    """The Maven coordinate of the Delta jars matching the installed delta-spark and pyspark."""
-    from importlib.metadata import version
-
-    import pyspark
-
-    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
-    return f"io.delta:delta-spark_{spark_minor}_2.13:{version('delta-spark')}"
-
-
 def local_builder_conf(settings: SparkSettings) -> dict[str, str]:
-    conf = {**LOCAL_CONF, **SESSION_CONF, "spark.jars.packages": delta_package()}
+    """Everything a JVM started here gets: our settings and the Delta jars as local files."""
+    conf = {**LOCAL_CONF, **SESSION_CONF, "spark.jars": ",".join(delta_jars())}
     conf.update(settings.extra_conf)
     return conf
 
 
+def on_databricks() -> bool:
+    return bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+
+
 def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse") -> SparkSession:
-    """Return the session for this process, creating it on first use."""
+    """Return the session for this process, creating it on first use.
+
+    On a Databricks runtime (serverless, standard or dedicated access) and through Spark
+    Connect the platform owns the JVM: take its session and set only runtime SQL conf,
+    never JVM-only APIs (SparkContext, log levels, jars).
+    """
     settings = settings or SparkSettings.from_env()
+    if on_databricks():
+        spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        _apply_session_conf(spark, settings)
+        return spark
     if settings.remote:
-        builder = SparkSession.builder.remote(settings.remote).appName(app_name)
-        spark = builder.getOrCreate()
-        for key, value in {**SESSION_CONF, **settings.extra_conf}.items():
-            _try_set(spark, key, value)
+        spark = SparkSession.builder.remote(settings.remote).appName(app_name).getOrCreate()
+        _apply_session_conf(spark, settings)
         return spark
 
     require_java()
@@ -114,6 +124,11 @@ def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse"
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _apply_session_conf(spark: SparkSession, settings: SparkSettings) -> None:
+    for key, value in {**SESSION_CONF, **settings.extra_conf}.items():
+        _try_set(spark, key, value)
 
 
 def _try_set(spark: SparkSession, key: str, value: str) -> None:

@@ -1,36 +1,43 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: Java check, .venv with the pinned project, Delta jars in ~/.m2.
+# Set up a fresh machine: Java check, .venv with the locked project (uv.lock), Delta jars.
 # Usage: bash scripts/setup.sh [--test]   (--test also installs Azurite and Chromium for the tests)
+#
+# Everything it fetches lands in the checkout (.tools/, .venv/, .jars/; all git-ignored),
+# so a fresh clone re-proves every download and nothing in the home folder (~/.m2, ~/.ivy2*)
+# can change the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+UV_VERSION=0.13.9
 
-# Java 17+ (Spark 4 needs it).
+# Java 17+ (Spark 4 needs it). Read the version line itself: with JAVA_TOOL_OPTIONS set,
+# `java -version` first prints "Picked up JAVA_TOOL_OPTIONS: ...".
 command -v java >/dev/null 2>&1 || die "Java 17+ is required (no 'java' on PATH). On Debian: apt-get install openjdk-17-jre-headless"
-java_major=$(java -version 2>&1 | head -1 | sed -E 's/.*version "([0-9]+)(\.([0-9]+))?.*/\1/')
-[ "$java_major" -ge 17 ] 2>/dev/null || die "Java 17+ is required, found: $(java -version 2>&1 | head -1)"
+java_line=$(java -version 2>&1 | grep -m1 ' version "' || true)
+java_major=$(printf '%s' "$java_line" | sed -E 's/.* version "([0-9]+)(\.([0-9]+))?.*/\1/')
+[ "$java_major" = 1 ] && java_major=$(printf '%s' "$java_line" | sed -E 's/.* version "1\.([0-9]+).*/\1/')
+[ "${java_major:-0}" -ge 17 ] 2>/dev/null || die "Java 17+ is required, found: ${java_line:-no version line from 'java -version'}"
 
-# Python 3.11 virtual environment with the pinned project.
+# Python 3.11 (or PYTHON=...; 3.12 works too) and uv, pinned, in .tools/uv.
 PY=${PYTHON:-python3.11}
-command -v "$PY" >/dev/null 2>&1 || die "Python 3.11 is required ($PY not found; set PYTHON=...)"
-if [ ! -x .venv/bin/python ]; then
-  say "creating .venv"
-  "$PY" -m venv .venv
-fi
-say "installing the project and its pinned dependencies into .venv"
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+command -v "$PY" >/dev/null 2>&1 || die "Python 3.11 or 3.12 is required ($PY not found; set PYTHON=...)"
+UV=.tools/uv/bin/uv
+case "$("$UV" --version 2>/dev/null)" in "uv $UV_VERSION"*) ;; *)
+  say "installing uv $UV_VERSION into .tools/uv"
+  rm -rf .tools/uv
+  PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check --target .tools/uv "uv==$UV_VERSION" \
+    || die "could not install uv $UV_VERSION from PyPI"
+  ;; esac
 
-# Delta Lake jars from Maven Central into ~/.m2, where Spark's resolver looks first.
-delta_pkg=$(.venv/bin/python -c 'from pipelines.spark import delta_package; print(delta_package())')
-if command -v mvn >/dev/null 2>&1; then
-  say "fetching $delta_pkg into ~/.m2"
-  mvn -q dependency:get -Dartifact="$delta_pkg" >/dev/null 2>&1 \
-    || say "mvn could not fetch $delta_pkg; Spark will resolve it from Maven Central itself"
-else
-  say "no mvn: Spark will resolve $delta_pkg from Maven Central on first start"
-fi
+# The exact local set from uv.lock (--frozen: the lock is used as it is, never re-resolved).
+say "installing the locked project into .venv"
+"$UV" sync --quiet --frozen --extra local --extra dev --python "$PY" \
+  || die "could not install the locked environment (uv.lock) into .venv"
+
+# The Delta jars, resolved from Maven Central into .jars/ (pipelines/jars.py says why).
+.venv/bin/python -m pipelines.jars
 
 if [ "${1:-}" = "--test" ]; then
   # Azurite (Azure Storage emulator) for the ADLS tests; 3.35.0 is the last release for Node 20.

@@ -98,7 +98,7 @@ def test_pipeline_on_standalone_cluster_matches_local(spark, example_run, exampl
             "spark.cores.max=2",
         ]
         env = spark_env(LAKEHOUSE_SPARK_MASTER=master, LAKEHOUSE_SPARK_CONF=";".join(conf))
-        # The driver resolves the Delta package (spark.jars.packages) and ships the jars to
+        # The driver takes the Delta jars from .jars/ (spark.jars) and ships them to
         # the executors, so the workers need nothing installed.
         summary = run_example(examples_dir, tmp_path / "cluster", env, RUN_SECONDS)
         apps = (get_json(ui) or {}).get("completedapps", [])

@@ -21,7 +21,8 @@ from spark_processes import (
     wait_until,
 )
 
-from pipelines.spark import LOCAL_CONF, SESSION_CONF, delta_package
+from pipelines.jars import delta_jars
+from pipelines.spark import LOCAL_CONF, SESSION_CONF
 from schemas.tables import BRONZE_TABLE, QUARANTINE_TABLE
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def server_command(port: int) -> list[str]:
         str(SPARK_BIN / "spark-submit"),
         "--class", SERVER_CLASS,
         "--master", "local[2]",
-        "--packages", delta_package(),
+        "--jars", ",".join(delta_jars()),
     ]  # fmt: skip
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]

@@ -1,0 +1,147 @@
+"""The Delta Lake jars of a locally started JVM, resolved once into a folder of the project's.
+
+Why not Spark's own `spark.jars.packages` with its default resolvers: that chain looks in
+`~/.m2` first, and a module whose `.pom` is there without its jar (what `mvn
+dependency:get` leaves for versions Maven's mediation did not pick) fails the whole start
+with `download failed: …!….jar` instead of falling through to Maven Central (measured on a
+bare machine). Here Ivy gets settings of our own: one repository (Maven Central, or the
+mirror in LAKEHOUSE_MAVEN_REPO) and a cache under `.jars/` in the checkout, so nothing in
+the home folder can change the outcome and a fresh clone always re-proves the download.
+
+Resolution runs once per Delta coordinate, in a short `spark-submit` of its own, and its
+jar list is kept in a manifest; every later JVM (the session factory, the Spark Connect
+server and the standalone cluster of the tests, the notebooks) gets those files through
+`spark.jars` and resolves nothing at start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+from pipelines.config import UserError
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = "jars.txt"
+
+IVY_SETTINGS = """<ivysettings>
+  <settings defaultResolver="repository"/>
+  <resolvers>
+    <ibiblio name="repository" m2compatible="true" root="{repository}"/>
+  </resolvers>
+</ivysettings>
+"""
+
+
+def delta_package(spark_version: str | None = None, delta_version: str | None = None) -> str:
+    """The Maven coordinate of the Delta jars for the installed pyspark and delta-spark.
+
+    delta-spark 4.0.x ships one artifact per Scala version (`delta-spark_2.13`); from 4.1 on
+    there is one per Spark minor too (`delta-spark_4.1_2.13`, `delta-spark_4.2_2.13`).
+    """
+    if spark_version is None:
+        import pyspark
+
+        spark_version = pyspark.__version__
+    delta_version = delta_version or version("delta-spark")
+    major, minor = (int(p) for p in delta_version.split(".")[:2])
+    if (major, minor) < (4, 1):
+        return f"io.delta:delta-spark_2.13:{delta_version}"
+    spark_minor = ".".join(spark_version.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+
+
+def repository() -> str:
+    url = os.environ.get("LAKEHOUSE_MAVEN_REPO") or MAVEN_CENTRAL
+    return url if url.endswith("/") else url + "/"
+
+
+def jars_home() -> Path:
+    """LAKEHOUSE_JARS_DIR, else `.jars/` in the checkout, else a per-user cache folder."""
+    if os.environ.get("LAKEHOUSE_JARS_DIR"):
+        return Path(os.environ["LAKEHOUSE_JARS_DIR"]).resolve()
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / ".jars"
+    return Path.home() / ".cache" / "techventure-lakehouse" / "jars"
+
+
+def delta_jars(coordinate: str | None = None) -> list[str]:
+    """The jar files of `coordinate` (default: the installed Delta), resolving them once."""
+    coordinate = coordinate or delta_package()
+    folder = jars_home() / re.sub(r"[^A-Za-z0-9_.-]+", "_", coordinate)
+    manifest = folder / MANIFEST
+    if manifest.exists():
+        jars = manifest.read_text(encoding="utf-8").split()
+        if jars and all(os.path.exists(j) for j in jars):
+            return jars
+    return _resolve(coordinate, folder)
+
+
+def _resolve(coordinate: str, folder: Path) -> list[str]:
+    import pyspark
+
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = folder / "ivysettings.xml"
+    settings.write_text(IVY_SETTINGS.format(repository=repository()), encoding="utf-8")
+    ivy = folder / "ivy"
+    spark_submit = Path(pyspark.__file__).resolve().parent / "bin" / "spark-submit"
+    with tempfile.TemporaryDirectory() as tmp:
+        nothing = Path(tmp) / "resolve_only.py"  # spark-submit resolves, then runs this
+        nothing.write_text("", encoding="utf-8")
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+        command = [
+            str(spark_submit),
+            "--master", "local[1]",
+            "--conf", f"spark.jars.ivy={ivy}",
+            "--conf", f"spark.jars.ivySettings={settings}",
+            "--packages", coordinate,
+            str(nothing),
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise UserError(f"could not run spark-submit to fetch {coordinate}: {error}") from None
+    log = folder / "resolve.log"
+    log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    jars = sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
+    if done.returncode != 0 or not jars:
+        raise UserError(
+            f"could not fetch the Delta jars {coordinate} from {repository()}: "
+            f"{_failures(done.stdout + done.stderr)} (full log: {log}; "
+            "set LAKEHOUSE_MAVEN_REPO to use a mirror)"
+        )
+    (folder / MANIFEST).write_text("\n".join(jars) + "\n", encoding="utf-8")
+    return jars
+
+
+def _failures(output: str) -> str:
+    """What Ivy could not get, in one line: the failed downloads and unresolved modules."""
+    found = re.findall(r"download failed: (\S+?)[,\]\s]", output)
+    found += re.findall(r"::\s+(\S+#\S+);?\s*(?:\S+)?:\s+not found", output)
+    found += re.findall(r"unresolved dependency: (\S+)", output)
+    unique = list(dict.fromkeys(f.rstrip(":,") for f in found))
+    if unique:
+        return "not fetched: " + ", ".join(unique[:8]) + (" …" if len(unique) > 8 else "")
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "Exception" in line or "rror" in line]
+    return (errors or lines or ["spark-submit failed without output"])[-1][:300]
+
+
+def main() -> None:
+    """`python -m pipelines.jars`: resolve the Delta jars now (scripts/setup.sh does)."""
+    try:
+        jars = delta_jars()
+    except UserError as error:
+        print(f"[setup] error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"[setup] {delta_package()}: {len(jars)} jars in {Path(jars[0]).parent}")
+
+
+if __name__ == "__main__":
+    main()
