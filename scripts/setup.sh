@@ -31,6 +31,9 @@ case "$("$UV" --version 2>/dev/null)" in "uv $UV_VERSION"*) ;; *)
     || die "could not install uv $UV_VERSION from PyPI"
   ;; esac
 
+# uv trusts the platform's certificates (SSL_CERT_FILE, the system store), as pip does, so a
+# TLS-inspecting proxy's CA is honoured.
+export UV_NATIVE_TLS=${UV_NATIVE_TLS:-1}
 # The exact local set from uv.lock (--frozen: the lock is used as it is, never re-resolved).
 say "installing the locked project into .venv"
 "$UV" sync --quiet --frozen --extra local --extra dev --python "$PY" \

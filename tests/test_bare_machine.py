@@ -37,10 +37,16 @@ SPARK_SMOKE = textwrap.dedent(
 
 
 def bare_env(home: Path) -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "TERM", "PYENV_ROOT", "PYENV_VERSION", "JAVA_HOME")
-    env = {k: v for k, v in os.environ.items() if k in keep}
+    """This machine's environment (PATH, TLS certificates, proxies) with a new user's home:
+    nothing of the project's or of an earlier set-up is passed on."""
+    dropped = ("HOME", "VIRTUAL_ENV", "PYTHONPATH", "UV_CACHE_DIR", "JAVA_TOOL_OPTIONS")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in dropped and not k.startswith(("LAKEHOUSE_", "SPARK_", "PYSPARK_", "XDG_"))
+    }
     # pyenv's shims find their versions through PYENV_ROOT, which defaults to ~/.pyenv.
-    env.setdefault("PYENV_ROOT", os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv"))
+    env.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))
     env.update(HOME=str(home), JAVA_TOOL_OPTIONS=f"-Duser.home={home}")
     return env
 
