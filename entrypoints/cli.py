@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pipelines.config import UserError, gate_threshold_from_env
-from pipelines.landing import parse_date
+from pipelines.config import UserError
+from pipelines.options import (
+    add_location_options,
+    add_run_options,
+    requested_dates,
+    run_settings,
+)
+from pipelines.plan import resolve_dates
+from pipelines.storage_checks import ensure_writable
 
-
-def _env_default(name: str) -> str | None:
-    return os.environ.get(name) or None
-
-
-def _add_locations(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--landing",
-        default=_env_default("LAKEHOUSE_LANDING"),
-        help="landing zone: folder or abfss:// URI (env LAKEHOUSE_LANDING)",
-    )
-    parser.add_argument(
-        "--lakehouse",
-        default=_env_default("LAKEHOUSE_ROOT"),
-        help="lakehouse root: folder or abfss:// URI (env LAKEHOUSE_ROOT)",
-    )
-
-
-def _require(value: str | None, option: str, env: str) -> str:
-    if not value:
-        raise UserError(f"{option} is required (or set {env})")
-    return value
+if TYPE_CHECKING:
+    from pipelines.plan import PlanOutcome
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,29 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="process ingest dates through every layer")
-    _add_locations(run)
-    run.add_argument(
-        "--date",
-        action="append",
-        dest="dates",
-        metavar="YYYY-MM-DD",
-        help="ingest date to process (repeatable; default: every date in the landing zone)",
-    )
-    run.add_argument(
-        "--gate-threshold",
-        type=float,
-        default=None,
-        help="max share of records failing rules 1-8 before a date is held back "
-        "(env LAKEHOUSE_GATE_THRESHOLD, default 0.25)",
-    )
+    add_run_options(run)
 
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon on the lakehouse")
-    _add_locations(ui)
+    add_location_options(ui)
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on")
     ui.add_argument("--port", type=int, default=3000, help="port to listen on")
 
     forget = commands.add_parser("forget-user", help="GDPR erasure of one user, everywhere")
-    _add_locations(forget)
+    add_location_options(forget)
     from pipelines import erasure
 
     erasure.add_arguments(forget)
@@ -75,59 +48,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestration.runner import run_lakehouse
+    """The run plan in this process: every step and check, as Dagster and Databricks run them."""
+    from pipelines.plan import run_plan
+    from pipelines.spark import get_spark
 
-    landing = _require(args.landing, "--landing", "LAKEHOUSE_LANDING")
-    root = _require(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
-    dates = [parse_date(d) for d in args.dates or []]
-    threshold = (
-        args.gate_threshold if args.gate_threshold is not None else gate_threshold_from_env()
-    )
-    if not 0 <= threshold <= 1:
-        raise UserError(f"--gate-threshold must be between 0 and 1, got {threshold}")
+    settings = run_settings(args)
+    dates = resolve_dates(settings.landing, requested_dates(args))
+    ensure_writable(settings.root)
+    say = print_progress
+    span = dates[0].isoformat() if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
+    say(f"run {span}: bronze -> silver -> gold, features -> publish, with checks")
+    outcome = run_plan(get_spark(), settings, dates, launcher="cli", progress=say)
+    report(outcome, settings.gate_threshold)
+    return 0 if outcome.ok else 1
 
-    # The Dagster job in this process: the same assets and checks as a UI or scheduled run.
-    result = run_lakehouse(
-        landing,
-        root,
-        dates,
-        threshold,
-        progress=lambda m: print(f"[lakehouse] {m}", flush=True),
-        verbose=args.debug,
-    )
-    for day, gate in sorted(result.gate.items()):
-        state = "ok" if gate["gate_passed"] else "GATE FAILED"
+
+def print_progress(message: str) -> None:
+    print(f"[lakehouse] {message}", flush=True)
+
+
+def report(outcome: PlanOutcome, threshold: float) -> None:
+    """The run's end: each ingest date's gate, then every failure on stderr, one line each."""
+    for day, gate in sorted(outcome.silver.outcomes.items() if outcome.silver else []):
+        state = "ok" if gate.gate_passed else "GATE FAILED"
         print(
-            f"[lakehouse] {day}: {gate['records']} records, {gate['failed_rules_1_8']} "
-            f"quarantined by rules 1-8 ({gate['failed_share']:.1%}) - {state}"
+            f"[lakehouse] {day}: {gate.records} records, {gate.failed} "
+            f"quarantined by rules 1-8 ({gate.failed_share:.1%}) - {state}"
         )
-    for day in result.gate_failed_dates:
-        gate = result.gate[day]
+    for day in outcome.failed_dates:
+        gate = outcome.silver.outcomes[day]
         print(
-            f"lakehouse: gate failed for ingest date {day}: {gate['failed_share']:.1%} of "
-            f"{gate['records']} records failed (threshold {threshold:.0%}); top reasons: "
-            f"{gate['top_reasons']}. Its valid records are held back.",
+            f"lakehouse: gate failed for ingest date {day}: {gate.failed_share:.1%} of "
+            f"{gate.records} records failed (threshold {threshold:.0%}); top reasons: "
+            f"{gate.top_reasons()}. Its valid records are held back.",
             file=sys.stderr,
         )
-    for failure in result.blocking_failures:
-        if not failure.target.endswith(":batch_gate"):
-            print(
-                f"lakehouse: check {failure.target} failed: {failure.description}", file=sys.stderr
-            )
-    for failure in result.step_failures:
-        print(f"lakehouse: step {failure}", file=sys.stderr)
-    if result.not_materialized:
-        print(f"lakehouse: not materialized: {'; '.join(result.not_materialized)}", file=sys.stderr)
-    print(f"[lakehouse] done in {result.seconds:.1f}s (Dagster run(s) {', '.join(result.run_ids)})")
-    return 0 if result.ok else 1
+    for day, files in sorted(outcome.unreadable.items()):
+        shown = ", ".join(files)
+        print(f"lakehouse: ingest date {day} skipped, unreadable: {shown}", file=sys.stderr)
+    for check in outcome.blocking_failures:
+        where = f" (Data Docs: {check.data_docs_url})" if check.data_docs_url else ""
+        print(f"lakehouse: check {check.label} failed: {check.description}{where}", file=sys.stderr)
+    skipped = [s.name for s in outcome.steps.values() if s.status == "skipped"]
+    if skipped:
+        print(f"lakehouse: not run: {', '.join(skipped)}", file=sys.stderr)
+    print(f"[lakehouse] done in {outcome.seconds['total']:.1f}s (run {outcome.run_id})")
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from orchestration.ui import serve
 
-    landing = _require(args.landing, "--landing", "LAKEHOUSE_LANDING")
-    root = _require(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
-    return serve(landing, root, args.host, args.port)
+    settings = run_settings(args)
+    return serve(settings.landing, settings.root, args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

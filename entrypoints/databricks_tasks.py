@@ -1,27 +1,26 @@
-"""Entry points of the lakehouse wheel: one per task of the Databricks job (and console scripts).
+"""The Databricks job's tasks (wheel entry points, also console scripts): slices of the plan.
 
-    lakehouse-bronze-silver  landing → bronze → quarantine + silver   (run_bronze_silver)
-    lakehouse-gold           silver → gold                            (update_gold)
-    lakehouse-features       silver → features/user_features          (update_features)
+    lakehouse-bronze-silver  plan steps bronze, silver   + their checks (suites, gate,
+                                                           conservation)
+    lakehouse-gold           plan steps gold, publish    + gold suites, reconciliation
+    lakehouse-features       plan step features          + features suite
 
-They call the same layer functions as `lakehouse run` and the Dagster assets. Exit codes:
-0 ok, 1 a batch gate failed (the other dates still completed), 2 a user error (one line).
+Each task runs `pipelines.plan.run_plan` for its steps, so a Databricks run applies the
+same Great Expectations gates as `lakehouse run` and Dagster. Exit codes: 0 ok; 1 a batch
+gate held an ingest date back (the other dates completed: downstream tasks go on); 2 a
+user error (one line); 3 a blocking check failed — nothing is queued for the downstream
+tasks, so they find no work, and the failure and its Data Docs page are in the output.
 
-Each task is its own process, so the event dates silver changed travel through the
+Tasks are separate processes, so the event dates silver changed travel through the
 lakehouse: bronze-silver appends them to `_internal/pending_event_dates`, once per
-consumer (gold, features); each consumer passes exactly its pending dates to its update
-function (the set `lakehouse run` passes in one process) and deletes those rows only after
-the update committed. A failed or skipped task therefore catches up on its next run, and
-a retry repeats idempotent work. Deriving the dates from `_internal/validated_events` for
-the ingest dates instead would not be exact: it holds records as they are now, so a record
-removed from a re-processed date (a GDPR erasure) would leave its event_date unchanged.
+consumer (gold, features); each consumer runs its steps for exactly its pending dates
+and deletes those rows only after its steps and checks succeeded, so a failed task
+catches up on its next run, and a retry repeats idempotent work.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,22 +28,19 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, StringType
 
-from pipelines.config import UserError, gate_threshold_from_env
+from pipelines.changes import ALL, Changes
+from pipelines.config import UserError
 from pipelines.delta_io import ensure_table, read_table, table_exists, table_path
-from pipelines.features import update_features
-from pipelines.gold import update_gold
-from pipelines.landing import fingerprint, parse_date
-from pipelines.run import discover, resolve_dates, run_bronze_silver
-from pipelines.silver import INGEST_LOG_TABLE
-from pipelines.spark import SESSION_CONF, get_spark
+from pipelines.landing import fingerprint, list_landing_files
+from pipelines.options import add_location_options, add_run_options, requested_dates, run_settings
+from pipelines.plan import PlanOutcome, RunSettings, resolve_dates, run_plan
+from pipelines.spark import get_spark
 from pipelines.storage_checks import ensure_writable
-from schemas.tables import _schema
+from schemas.tables import INGEST_LOG_TABLE, PENDING, PENDING_TABLE
 
-PENDING_TABLE = "_internal/pending_event_dates"
-PENDING = _schema(("consumer", StringType()), ("event_date", DateType()), ("batch", StringType()))
-CONSUMERS = ("gold", "features")
+CONSUMERS = {"gold": ("gold", "publish"), "features": ("features",)}
+GATE_FAILED, USER_ERROR, CHECK_FAILED = 1, 2, 3
 
 
 # --- the three tasks ------------------------------------------------------------------
@@ -52,27 +48,13 @@ CONSUMERS = ("gold", "features")
 
 def bronze_silver(argv: Sequence[str] | None = None) -> int:
     """Process ingest dates into bronze, quarantine and silver; queue the changed dates."""
-    parser = _parser("lakehouse-bronze-silver", bronze_silver.__doc__)
-    _landing_arg(parser)
-    _lakehouse_arg(parser)
-    parser.add_argument(
-        "--date",
-        action="append",
-        dest="dates",
-        metavar="YYYY-MM-DD",
-        help="ingest date to process (repeatable; default: every date in the landing zone)",
-    )
+    parser = argparse.ArgumentParser(prog="lakehouse-bronze-silver", description=__doc__)
+    add_run_options(parser)
     parser.add_argument(
         "--changed-only",
         action="store_true",
         help="only dates whose landing files differ from when they were last processed "
         "(new dates, late files, erasures); the scheduled job uses this",
-    )
-    parser.add_argument(
-        "--gate-threshold",
-        type=float,
-        default=None,
-        help="max share of records failing rules 1-8 (env LAKEHOUSE_GATE_THRESHOLD, 0.25)",
     )
     return _run(parser, argv, _bronze_silver)
 
@@ -106,77 +88,94 @@ def features_main() -> None:
 
 
 def _bronze_silver(args: argparse.Namespace) -> int:
-    landing = _required(args.landing, "--landing", "LAKEHOUSE_LANDING")
-    root = _required(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
-    threshold = _threshold(args.gate_threshold)
+    settings = run_settings(args)
     # Check the user's inputs before paying for a Spark start.
-    dates = resolve_dates(landing, [parse_date(d) for d in args.dates or []])
-    ensure_writable(root)
-    spark = job_spark()
+    dates = resolve_dates(settings.landing, requested_dates(args))
+    ensure_writable(settings.root)
+    spark = get_spark()
     if args.changed_only:
-        dates = changed_ingest_dates(spark, landing, root, dates)
+        dates = changed_ingest_dates(spark, settings, dates)
         if not dates:
             print("[lakehouse] no ingest date has new or changed landing files")
             return 0
     print(f"[lakehouse] bronze+silver: {', '.join(d.isoformat() for d in dates)}")
-    result = run_bronze_silver(spark, landing, root, dates, threshold)
-    queue_changed_dates(spark, root, result.changed_event_dates)
-    print(f"[lakehouse] {len(result.changed_event_dates)} event date(s) queued for gold, features")
-    for day, outcome in sorted(result.outcomes.items()):
-        state = "ok" if outcome.gate_passed else "GATE FAILED"
-        print(f"[lakehouse] {day}: {outcome.records} records, {outcome.failed} failed - {state}")
-    for day in result.failed_dates:
-        outcome = result.outcomes[day]
+    outcome = run_plan(
+        spark,
+        settings,
+        dates,
+        steps=("bronze", "silver"),
+        launcher="databricks",
+        progress=_say,
+    )
+    if outcome.blocking_failures:
+        return _report_blocking(outcome)
+    changed = outcome.changes.event_dates_or_none() or set()
+    queue_changed_dates(spark, settings.root, changed)
+    print(f"[lakehouse] {len(changed)} event date(s) queued for gold, features")
+    for day, gate in sorted(outcome.silver.outcomes.items() if outcome.silver else []):
+        state = "ok" if gate.gate_passed else "GATE FAILED"
+        print(f"[lakehouse] {day}: {gate.records} records, {gate.failed} failed - {state}")
+    for day in outcome.failed_dates:
+        gate = outcome.silver.outcomes[day]
         print(
-            f"lakehouse: gate failed for ingest date {day}: {outcome.failed_share:.1%} failed "
-            f"(threshold {threshold:.0%}); top reasons: {outcome.top_reasons()}",
+            f"lakehouse: gate failed for ingest date {day}: {gate.failed_share:.1%} failed "
+            f"(threshold {settings.gate_threshold:.0%}); top reasons: {gate.top_reasons()}",
             file=sys.stderr,
         )
-    return 1 if result.failed_dates else 0
+    return GATE_FAILED if outcome.failed_dates or outcome.unreadable else 0
 
 
 def _consumer(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        root = _required(args.lakehouse, "--lakehouse", "LAKEHOUSE_ROOT")
-        spark = job_spark()
-        dates, batches = pending_dates(spark, root, name)
-        changed = None if args.full_rebuild else dates
-        shown = "all (full rebuild)" if changed is None else str(len(dates))
+        settings = run_settings(args, need_landing=False)
+        spark = get_spark()
+        dates, batches = pending_dates(spark, settings.root, name)
+        changes = Changes(event_dates=ALL if args.full_rebuild else dates)
+        shown = "all (full rebuild)" if args.full_rebuild else str(len(dates))
         print(f"[lakehouse] {name}: {shown} changed event date(s)")
-        print(f"[lakehouse] {name}: {_brief(UPDATES[name](spark, root, changed))}")
-        clear_pending(spark, root, name, batches)
+        outcome = run_plan(
+            spark,
+            settings,
+            steps=CONSUMERS[name],
+            changes=changes,
+            launcher="databricks",
+            progress=_say,
+        )
+        if outcome.blocking_failures:
+            return _report_blocking(outcome)  # the pending dates stay for the next run
+        clear_pending(spark, settings.root, name, batches)
         return 0
 
     return run
 
 
-def _brief(result: object) -> object:
-    """An update's result for the log, with date lists shown as their length."""
-    if isinstance(result, dict):
-        return {key: _brief(value) for key, value in result.items()}
-    return f"{len(result)} dates" if isinstance(result, list) else result
+def _report_blocking(outcome: PlanOutcome) -> int:
+    for check in outcome.blocking_failures:
+        where = f" (Data Docs: {check.data_docs_url})" if check.data_docs_url else ""
+        print(f"lakehouse: check {check.label} failed: {check.description}{where}", file=sys.stderr)
+    print("lakehouse: a blocking check failed; downstream tasks get nothing new", file=sys.stderr)
+    return CHECK_FAILED
 
 
-UPDATES: dict[str, Callable[[SparkSession, str, set[date] | None], dict]] = {
-    "gold": update_gold,
-    "features": update_features,
-}
+def _say(message: str) -> None:
+    print(f"[lakehouse] {message}", flush=True)
 
 
 # --- state kept in the lakehouse ------------------------------------------------------
 
 
 def changed_ingest_dates(
-    spark: SparkSession, landing: str, root: str, dates: list[date]
+    spark: SparkSession, settings: RunSettings, dates: list[date]
 ) -> list[date]:
     """The dates whose landing files differ from the fingerprint silver recorded for them."""
-    path = table_path(root, INGEST_LOG_TABLE)
+    path = table_path(settings.root, INGEST_LOG_TABLE)
     recorded = {}
     if table_exists(path):
         rows = read_table(spark, path).select("ingest_date", "files_fingerprint").collect()
         recorded = {r["ingest_date"]: r["files_fingerprint"] for r in rows}
-    files = discover(landing, dates)
-    return [d for d in dates if recorded.get(d) != fingerprint(files[d])]
+    return [
+        d for d in dates if recorded.get(d) != fingerprint(list_landing_files(settings.landing, d))
+    ]
 
 
 def queue_changed_dates(spark: SparkSession, root: str, changed: set[date]) -> None:
@@ -210,61 +209,15 @@ def clear_pending(spark: SparkSession, root: str, consumer: str, batches: list[s
 # --- plumbing -------------------------------------------------------------------------
 
 
-def job_spark() -> SparkSession:
-    """On Databricks the cluster's own session; elsewhere the project's `get_spark()`."""
-    if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
-        return get_spark()
-    # The platform built the session (Delta included); the bundle's cluster sets
-    # SESSION_CONF too, this covers clusters that do not.
-    spark = SparkSession.builder.getOrCreate()
-    for key, value in SESSION_CONF.items():
-        with contextlib.suppress(Exception):
-            spark.conf.set(key, value)
-    return spark
-
-
-def _parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=doc)
-
-
-def _landing_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--landing",
-        default=os.environ.get("LAKEHOUSE_LANDING") or None,
-        help="landing zone: folder or abfss:// URI (env LAKEHOUSE_LANDING)",
-    )
-
-
-def _lakehouse_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--lakehouse",
-        default=os.environ.get("LAKEHOUSE_ROOT") or None,
-        help="lakehouse root: folder or abfss:// URI (env LAKEHOUSE_ROOT)",
-    )
-
-
 def _consumer_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
-    parser = _parser(prog, doc)
-    _lakehouse_arg(parser)
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    add_location_options(parser, landing=False)
     parser.add_argument(
         "--full-rebuild",
         action="store_true",
         help="recompute the whole table from silver instead of the pending dates",
     )
     return parser
-
-
-def _required(value: str | None, option: str, env: str) -> str:
-    if not value:
-        raise UserError(f"{option} is required (or set {env})")
-    return value
-
-
-def _threshold(value: float | None) -> float:
-    threshold = value if value is not None else gate_threshold_from_env()
-    if not 0 <= threshold <= 1:
-        raise UserError(f"--gate-threshold must be between 0 and 1, got {threshold}")
-    return threshold
 
 
 def _run(
@@ -280,7 +233,7 @@ def _run(
         return task(args)
     except UserError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+        return USER_ERROR
 
 
 def _exit(code: int) -> None:

@@ -19,14 +19,13 @@ import great_expectations.expectations as gxe
 from pyspark.sql.types import StructType
 
 from schemas import events as ev
-from schemas.tables import BRONZE_EVENTS, GOLD, QUARANTINE_EVENTS, SILVER, USER_FEATURES
+from schemas.tables import BRONZE_EVENTS, GOLD, QUARANTINE_EVENTS, RECORD_KEY, SILVER, USER_FEATURES
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 ERROR, WARN = "error", "warn"  # error blocks the pipeline, warn is only reported
 _GX_SEVERITY = {ERROR: "critical", WARN: "warning"}  # GX's own field, kept in step
 
-RECORD_KEY = ("ingest_date", "source_file", "line_number")  # one line of one landing file
 NON_EMPTY = r"\S"  # at least one character that is not whitespace (§2)
 EARLIEST_EPOCH_S = int(datetime.fromisoformat(ev.EARLIEST_OCCURRED_AT).timestamp())
 # UTC date of a timestamp, whatever the session time zone is.

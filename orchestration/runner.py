@@ -21,7 +21,7 @@ from orchestration.home import open_instance
 from orchestration.jobs import JOB_NAME
 from orchestration.partitions import contiguous_ranges, covering, range_tags
 from orchestration.resources import LakehouseResource, env_or
-from pipelines.run import resolve_dates
+from pipelines.plan import resolve_dates
 from pipelines.spark import get_spark
 from pipelines.storage_checks import ensure_writable
 

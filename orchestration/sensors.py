@@ -34,7 +34,7 @@ from orchestration.partitions import contiguous_ranges, range_request
 from orchestration.resources import LakehouseResource
 from pipelines.delta_io import table_exists, table_path
 from pipelines.landing import fingerprint, is_remote, list_ingest_dates, list_landing_files
-from pipelines.silver import INGEST_LOG_TABLE
+from schemas.tables import INGEST_LOG_TABLE
 
 
 def landing_fingerprints(landing: str) -> dict[date, str]:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import posixpath
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -30,11 +31,10 @@ from pyspark.sql.types import StringType, TimestampType
 from pipelines.config import UserError
 from pipelines.delta_io import for_each_table, read_table, table_exists, table_path
 from pipelines.landing import filesystem, list_ingest_dates, list_landing_files
-from pipelines.run import run_pipeline
-from pipelines.silver import INGEST_LOG_TABLE
-from schemas.tables import _schema
+from pipelines.plan import PlanOutcome, RunSettings, run_plan
+from schemas.events import DEFAULT_GATE_THRESHOLD
+from schemas.tables import AUDIT_TABLE, INGEST_LOG_TABLE, _schema
 
-AUDIT_TABLE = "_internal/erasure_audit"
 SALT_ENV = "LAKEHOUSE_ERASURE_SALT"
 AUDIT = _schema(
     ("erased_at", TimestampType()),
@@ -53,6 +53,7 @@ class ErasureResult:
     ingest_dates: list[date] = field(default_factory=list)
     rows_removed: dict[str, int] = field(default_factory=dict)
     files_vacuumed: int = 0
+    runs: list[PlanOutcome] = field(default_factory=list)  # the re-processing, checks included
 
 
 def subject_hash(user_id: str) -> str:
@@ -179,7 +180,12 @@ def remove_docs_mentioning(root: str, user_id: str) -> int:
 
 
 def forget_user(
-    spark: SparkSession, landing: str, root: str, user_id: str, reason: str | None = None
+    spark: SparkSession,
+    landing: str,
+    root: str,
+    user_id: str,
+    reason: str | None = None,
+    data_docs_dir: str | None = None,
 ) -> ErasureResult:
     """Erase one user from the landing zone and every table; see the module docstring."""
     if not user_id or not user_id.strip():
@@ -191,16 +197,15 @@ def forget_user(
     result.landing_files_rewritten = [p for paths in touched.values() for p in paths]
     result.landing_lines_removed = removed
     result.ingest_dates = sorted(touched)
-    # Re-process with the gate threshold each date was last run with (one run per value).
+    # Re-process through the run plan, every check included, with the gate threshold each
+    # date was last run with (one run per value).
     thresholds = _thresholds(spark, root, result.ingest_dates)
     dates_by_threshold: dict[float, list[date]] = {}
-    for day, threshold in sorted(thresholds.items()):
-        dates_by_threshold.setdefault(threshold, []).append(day)
+    for day in result.ingest_dates:
+        dates_by_threshold.setdefault(thresholds.get(day, DEFAULT_GATE_THRESHOLD), []).append(day)
     for threshold, days in sorted(dates_by_threshold.items()):
-        run_pipeline(spark, landing, root, days, threshold=threshold)
-    missing = set(result.ingest_dates) - set(thresholds)
-    if missing:
-        run_pipeline(spark, landing, root, sorted(missing))
+        settings = RunSettings(landing, root, threshold, data_docs_dir)
+        result.runs.append(run_plan(spark, settings, days, launcher="erasure"))
 
     result.rows_removed = {
         table: count - _row_counts(spark, root, user_id).get(table, 0)
@@ -249,19 +254,29 @@ def add_arguments(parser) -> None:  # noqa: ANN001 - argparse.ArgumentParser
 
 
 def run_from_args(args) -> int:  # noqa: ANN001 - argparse.Namespace
+    from pipelines.options import run_settings
     from pipelines.spark import get_spark
     from pipelines.storage_checks import ensure_writable
 
-    if not args.landing or not args.lakehouse:
-        raise UserError("--landing and --lakehouse are required (or LAKEHOUSE_LANDING/ROOT)")
+    settings = run_settings(args)
     subject_hash(args.user_id)  # fail early without the salt
-    list_ingest_dates(args.landing)
-    ensure_writable(args.lakehouse)
-    result = forget_user(get_spark(), args.landing, args.lakehouse, args.user_id, args.reason)
+    list_ingest_dates(settings.landing)
+    ensure_writable(settings.root)
+    result = forget_user(
+        get_spark(),
+        settings.landing,
+        settings.root,
+        args.user_id,
+        args.reason,
+        data_docs_dir=settings.data_docs_dir,
+    )
     print(
         f"[lakehouse] erased subject {result.subject_hash[:12]}…: "
         f"{result.landing_lines_removed} landing line(s) in "
         f"{len(result.landing_files_rewritten)} file(s), rows {result.rows_removed}, "
         f"{result.files_vacuumed} old data file(s) purged"
     )
-    return 0
+    failed = [c for run in result.runs for c in run.blocking_failures]
+    for check in failed:
+        print(f"lakehouse: check {check.label} failed: {check.description}", file=sys.stderr)
+    return 1 if failed or any(run.failed_steps for run in result.runs) else 0

@@ -16,7 +16,6 @@ from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DateType, DoubleType, LongType, StringType
 
 from pipelines.delta_io import (
     ensure_table,
@@ -33,31 +32,18 @@ from pipelines.locks import exclusive
 from schemas.events import EVENT_TABLES
 from schemas.tables import (
     BRONZE_TABLE,
+    INGEST_LOG,
+    INGEST_LOG_TABLE,
     QUARANTINE_EVENTS,
     QUARANTINE_TABLE,
+    RECORD_KEY,
+    SCRATCH_DIR,
     SILVER,
     SILVER_TABLES,
-    _schema,
+    VALIDATED_TABLE,
 )
 from transformations.silver import mark_winners, silver_table
 from transformations.validation import validate_events
-
-VALIDATED_TABLE = "_internal/validated_events"
-INGEST_LOG_TABLE = "_internal/ingest_log"
-SCRATCH_DIR = "_internal/tmp"
-RECORD_KEY = ("ingest_date", "source_file", "line_number")
-
-INGEST_LOG = _schema(
-    ("ingest_date", DateType()),
-    ("records", LongType()),
-    ("failed", LongType()),
-    ("failed_share", DoubleType()),
-    ("gate_threshold", DoubleType()),
-    ("gate_passed", BooleanType()),
-    ("top_reasons", StringType()),
-    ("files_fingerprint", StringType()),
-    ("processed_at", StringType()),
-)
 
 
 @dataclass
@@ -75,6 +61,16 @@ class DateOutcome:
     def top_reasons(self, n: int = 3) -> str:
         top = Counter(self.reasons).most_common(n)
         return ", ".join(f"{reason} {count}" for reason, count in top)
+
+    def as_dict(self) -> dict:
+        """The shape checks, Dagster metadata, the run ledger and alerts show."""
+        return {
+            "records": self.records,
+            "failed_rules_1_8": self.failed,
+            "failed_share": round(self.failed_share, 4),
+            "gate_passed": self.gate_passed,
+            "top_reasons": self.top_reasons(),
+        }
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Spark schemas of every lakehouse table, in the contract's column order (§5)."""
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DateType,
@@ -163,3 +164,76 @@ QUARANTINE_TABLE = "quarantine/events"
 SILVER_TABLES = {name: f"silver/{name}" for name in SILVER}
 GOLD_TABLES = {name: f"gold/{name}" for name in GOLD}
 FEATURES_TABLE = "features/user_features"
+
+# The lakehouse's own bookkeeping, under `_internal/` (not for consumers).
+VALIDATED_TABLE = "_internal/validated_events"  # rule 1-8 outcome of every bronze record
+INGEST_LOG_TABLE = "_internal/ingest_log"  # the §4 gate of each ingest date, as last run
+PENDING_TABLE = "_internal/pending_event_dates"  # changed event dates between job tasks
+AUDIT_TABLE = "_internal/erasure_audit"  # GDPR erasures, by salted subject hash
+SCRATCH_DIR = "_internal/tmp"  # a run's intermediate results, removed at its end
+
+# One record: one line of one landing file (bronze, quarantine and dedup ties use it).
+RECORD_KEY = ("ingest_date", "source_file", "line_number")
+
+INGEST_LOG = _schema(
+    ("ingest_date", DateType()),
+    ("records", LongType()),
+    ("failed", LongType()),
+    ("failed_share", DoubleType()),
+    ("gate_threshold", DoubleType()),
+    ("gate_passed", BooleanType()),
+    ("top_reasons", StringType()),
+    ("files_fingerprint", StringType()),
+    ("processed_at", StringType()),
+)
+PENDING = _schema(("consumer", StringType()), ("event_date", DateType()), ("batch", StringType()))
+
+# One row per run, whatever launched it (pipelines/ledger.py). Plain types only, so
+# delta-rs, Power BI and ADX read it: arrays of structs, no maps, no column mapping.
+RUNS_TABLE = "_internal/runs"
+RUNS = _schema(
+    ("run_id", StringType()),
+    ("launcher", StringType()),  # cli | dagster | databricks | erasure | maintenance | bench
+    ("ingest_dates", ArrayType(DateType())),
+    ("started_at", TimestampType()),
+    ("ended_at", TimestampType()),
+    ("status", StringType()),  # succeeded | gate_failed | check_failed | step_failed
+    (
+        "steps",
+        ArrayType(
+            _schema(
+                ("name", StringType()),
+                ("seconds", DoubleType()),
+                ("rows_read", LongType()),
+                ("rows_written", LongType()),
+                ("status", StringType()),  # succeeded | failed | skipped
+            )
+        ),
+    ),
+    (
+        "gates",
+        ArrayType(
+            _schema(
+                ("ingest_date", DateType()),
+                ("records", LongType()),
+                ("failed", LongType()),
+                ("failed_share", DoubleType()),
+                ("gate_passed", BooleanType()),
+                ("top_reasons", StringType()),
+            )
+        ),
+    ),
+    (
+        "checks",
+        ArrayType(
+            _schema(
+                ("name", StringType()),
+                ("target", StringType()),
+                ("passed", BooleanType()),
+                ("blocking", BooleanType()),
+                ("description", StringType()),
+            )
+        ),
+    ),
+    ("error", StringType()),
+)

@@ -35,14 +35,13 @@ def example_run(spark, examples_dir, tmp_path_factory) -> dict:
 
     Shared, read-only: tests that change a lakehouse copy it first.
     """
-    from lakehouse_testing import LATE_DATE, add_late_file, copy_landing
-
-    from pipelines.run import run_pipeline
+    from lakehouse_testing import LATE_DATE, add_late_file, copy_landing, run_pipeline
 
     base = tmp_path_factory.mktemp("example")
     landing = copy_landing(examples_dir, base / "landing")
     root = base / "lakehouse"
-    first = run_pipeline(spark, str(landing), str(root))
+    # With every check, as `lakehouse run` does: tests assert on the checks' results too.
+    first = run_pipeline(spark, str(landing), str(root), with_checks=True)
     add_late_file(examples_dir, landing)
-    second = run_pipeline(spark, str(landing), str(root), [LATE_DATE])
+    second = run_pipeline(spark, str(landing), str(root), [LATE_DATE], with_checks=True)
     return {"landing": landing, "root": root, "results": (first, second)}

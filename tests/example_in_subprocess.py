@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from lakehouse_testing import copy_landing
+from lakehouse_testing import copy_landing, run_pipeline
 
-from pipelines.run import run_pipeline
 from pipelines.spark import get_spark
 
 

@@ -115,3 +115,19 @@ def assert_rows_match(actual: list[dict], expected: list[dict], keys: list[str])
                 )
             else:
                 assert got == value, (k, column, got, value)
+
+
+def run_pipeline(
+    spark: SparkSession,
+    landing: str,
+    root: str,
+    dates: list[date] | None = None,
+    threshold: float = 0.25,
+    with_checks: bool = False,
+):  # noqa: ANN201 - a PlanOutcome
+    """The run plan, as the tests use it to build lakehouses (checks off unless asked for:
+    the tests that assert on check results run them; the others only need the tables)."""
+    from pipelines.plan import RunSettings, run_plan
+
+    settings = RunSettings(landing=str(landing), root=str(root), gate_threshold=threshold)
+    return run_plan(spark, settings, dates, launcher="test", with_checks=with_checks)

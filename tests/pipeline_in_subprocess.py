@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 
+from lakehouse_testing import run_pipeline
+
 from pipelines.landing import parse_date
-from pipelines.run import run_pipeline
 from pipelines.spark import get_spark
 
 

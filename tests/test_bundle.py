@@ -27,9 +27,8 @@ import pytest
 import yaml
 from lakehouse_testing import assert_rows_match, copy_landing, expected_rows
 
-from pipelines.jobs import PENDING_TABLE
 from pipelines.spark import SESSION_CONF
-from schemas.tables import FEATURES_TABLE, GOLD, GOLD_TABLES, SILVER_TABLES
+from schemas.tables import FEATURES_TABLE, GOLD, GOLD_TABLES, PENDING_TABLE, SILVER_TABLES
 
 REPO = Path(__file__).resolve().parent.parent
 TASK_ORDER = ["bronze_silver", "gold", "features"]

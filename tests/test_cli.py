@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-LAKEHOUSE = [sys.executable, "-m", "pipelines.cli"]
+LAKEHOUSE = [sys.executable, "-m", "entrypoints.cli"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -16,10 +16,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from lakehouse_testing import OUTPUT_TABLES, copy_landing, table_rows
+from lakehouse_testing import OUTPUT_TABLES, copy_landing, run_pipeline, table_rows
 from spark_processes import PROJECT, spark_env
 
-from pipelines.run import run_pipeline
 from schemas.tables import QUARANTINE_TABLE
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
-from lakehouse_testing import OUTPUT_TABLES, copy_landing, table_rows
+from lakehouse_testing import OUTPUT_TABLES, copy_landing, run_pipeline, table_rows
 from spark_processes import PROJECT, spark_env
 
 from pipelines.delta_io import table_exists
-from pipelines.run import run_pipeline
 from schemas.tables import GOLD_TABLES, QUARANTINE_TABLE, SILVER_TABLES
 
 pytestmark = pytest.mark.slow

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from lakehouse_testing import OUTPUT_TABLES, table_rows
+from lakehouse_testing import OUTPUT_TABLES, run_pipeline, table_rows
 
 from pipelines.erasure import AUDIT_TABLE, forget_user, subject_hash
-from pipelines.run import run_pipeline
 from schemas.tables import QUARANTINE_TABLE, SILVER_TABLES
 
 

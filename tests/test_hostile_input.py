@@ -10,8 +10,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lakehouse_testing import run_pipeline
 
-from pipelines.run import run_pipeline
 from schemas.events import REASON_CODES
 from schemas.tables import BRONZE_EVENTS, BRONZE_TABLE, QUARANTINE_TABLE, SILVER_TABLES
 from transformations.validation import validate_events

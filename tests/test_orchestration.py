@@ -8,7 +8,7 @@ corrupts a silver row of 2026-10-23 on its way in, and gold must stop there.
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -115,36 +115,26 @@ def test_a_corrupted_silver_row_blocks_gold(
 
 
 def test_cli_exit_code_follows_the_gate_and_the_checks(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, spark
 ) -> None:
     """`lakehouse run` prints the §4 message for a gated date and exits 1; 0 when all pass."""
-    import orchestration.runner as runner
-    from pipelines import cli
+    import pipelines.plan as plan
+    from entrypoints import cli
+    from pipelines.silver import DateOutcome, SilverResult
 
-    gate = {
-        "2026-10-21": {
-            "records": 405,
-            "failed_rules_1_8": 15,
-            "failed_share": 0.037,
-            "gate_passed": True,
-            "top_reasons": "invalid_payload 6",
-        },
-        "2026-10-22": {
-            "records": 400,
-            "failed_rules_1_8": 124,
-            "failed_share": 0.31,
-            "gate_passed": False,
-            "top_reasons": "malformed_json 60, invalid_payload 40",
-        },
-    }
-    outcomes = iter(
-        [
-            RunOutcome([], run_ids=["r1"], gate=gate),
-            RunOutcome([], run_ids=["r2"], gate={"2026-10-21": gate["2026-10-21"]}),
-        ]
-    )
-    monkeypatch.setattr(runner, "run_lakehouse", lambda *a, **k: next(outcomes))
-    args = ["run", "--landing", str(tmp_path), "--lakehouse", str(tmp_path / "lh")]
+    ok = DateOutcome(date(2026, 10, 21), 405, 15, True, {"invalid_payload": 6})
+    held = DateOutcome(date(2026, 10, 22), 400, 124, False, {"malformed_json": 60})
+
+    def outcome(*gates: DateOutcome) -> plan.PlanOutcome:
+        result = plan.PlanOutcome("r", "cli", [g.ingest_date for g in gates], datetime.now(UTC))
+        result.silver = SilverResult({g.ingest_date: g for g in gates}, set(), {}, 0)
+        return result
+
+    outcomes = iter([outcome(ok, held), outcome(ok)])
+    monkeypatch.setattr(plan, "run_plan", lambda *a, **k: next(outcomes))
+    for day in ("2026-10-21", "2026-10-22"):
+        (tmp_path / "landing" / f"ingest_date={day}").mkdir(parents=True)
+    args = ["run", "--landing", str(tmp_path / "landing"), "--lakehouse", str(tmp_path / "lh")]
 
     assert cli.main(args) == 1
     out, err = capsys.readouterr()

@@ -7,9 +7,8 @@ from datetime import date
 
 import pytest
 from deltalake import DeltaTable
-from lakehouse_testing import OUTPUT_TABLES, add_late_file, copy_landing, table_rows
+from lakehouse_testing import OUTPUT_TABLES, add_late_file, copy_landing, run_pipeline, table_rows
 
-from pipelines.run import run_pipeline
 from schemas.tables import BRONZE_TABLE, QUARANTINE_TABLE, SILVER_TABLES
 
 GATED = date(2026, 10, 22)

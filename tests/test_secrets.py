@@ -54,7 +54,7 @@ def test_pipeline_output_does_not_leak_credentials(examples_dir, tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.cli",
+            "entrypoints.cli",
             "run",
             # Relative locations, as a user types them (Delta SQL needs them made absolute).
             "--landing",

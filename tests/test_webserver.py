@@ -137,7 +137,7 @@ def ui(examples_dir: Path, tmp_path_factory) -> dict:
     env.pop("LAKEHOUSE_FIRST_INGEST_DATE", None)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "ui", "--landing", str(landing)]
+            [sys.executable, "-m", "entrypoints.cli", "ui", "--landing", str(landing)]
             + ["--lakehouse", str(root), "--port", str(port)],
             cwd=PROJECT,
             env=env,

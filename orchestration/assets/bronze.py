@@ -16,8 +16,7 @@ from orchestration.keys import BRONZE
 from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.bronze import write_bronze
 from pipelines.delta_io import table_path
-from pipelines.landing import fingerprint, list_ingest_dates
-from pipelines.run import discover
+from pipelines.landing import fingerprint, list_ingest_dates, list_landing_files
 from pipelines.storage_checks import ensure_writable
 from schemas.tables import BRONZE_TABLE
 
@@ -37,7 +36,7 @@ def build_bronze(partitions: PartitionsDefinition) -> AssetsDefinition:
     ) -> MaterializeResult:
         requested = partition_dates(context)
         available = set(list_ingest_dates(lakehouse.landing))
-        found = discover(lakehouse.landing, [d for d in requested if d in available])
+        found = {d: list_landing_files(lakehouse.landing, d) for d in requested if d in available}
         # A date without record files (no folder, or only _SUCCESS / *.tmp) is left alone,
         # as the sensor does: an empty batch would only fail the bronze suite.
         files = {d: f for d, f in found.items() if f}

@@ -1,0 +1,1 @@
+"""Entry points: the `lakehouse` command line and the Databricks job tasks (console scripts)."""
