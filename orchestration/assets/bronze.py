@@ -9,14 +9,12 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
-from pyspark.sql import functions as F
 
-from orchestration.batches import FINGERPRINTS, INGEST_DATES, iso, partition_dates
+from orchestration.batches import FINGERPRINTS, INGEST_DATES, iso, plan_run
 from orchestration.keys import BRONZE
 from orchestration.resources import LakehouseResource, SparkResource
-from pipelines.bronze import write_bronze
 from pipelines.delta_io import table_path
-from pipelines.landing import fingerprint, list_ingest_dates, list_landing_files
+from pipelines.plan import bronze_step
 from pipelines.storage_checks import ensure_writable
 from schemas.tables import BRONZE_TABLE
 
@@ -34,35 +32,32 @@ def build_bronze(partitions: PartitionsDefinition) -> AssetsDefinition:
     def bronze_events(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ) -> MaterializeResult:
-        requested = partition_dates(context)
-        available = set(list_ingest_dates(lakehouse.landing))
-        found = {d: list_landing_files(lakehouse.landing, d) for d in requested if d in available}
+        ensure_writable(lakehouse.root)
+        run = plan_run(context, spark, lakehouse)
+        step = bronze_step(run)
+        written = run.changes.ingest_dates
         # A date without record files (no folder, or only _SUCCESS / *.tmp) is left alone,
         # as the sensor does: an empty batch would only fail the bronze suite.
-        files = {d: f for d, f in found.items() if f}
-        dates = sorted(files)
-        skipped = [d for d in requested if d not in files]
+        skipped = [d for d in run.outcome.dates if d not in written]
         if skipped:
             context.log.info(f"no landing files for {len(skipped)} date(s): {iso(skipped)}")
-
-        ensure_writable(lakehouse.root)
-        rows: dict[str, int] = {}
-        if dates:
-            stored = write_bronze(spark.session(), lakehouse.root, files)
-            counts = stored.groupBy("ingest_date").agg(F.count("*").alias("n")).collect()
-            rows = {r["ingest_date"].isoformat(): r["n"] for r in counts}
+        for day, files in run.outcome.unreadable.items():
+            context.log.warning(f"ingest date {day} skipped, unreadable: {', '.join(files)}")
         return MaterializeResult(
             metadata={
-                "dagster/row_count": sum(rows.values()),
-                "rows_by_ingest_date": MetadataValue.json(rows),
-                "files_by_ingest_date": MetadataValue.json(
-                    {d.isoformat(): len(f) for d, f in files.items()}
+                "dagster/row_count": step.rows_written,
+                "rows_by_ingest_date": MetadataValue.json(
+                    step.detail.get("rows_by_ingest_date", {})
                 ),
-                INGEST_DATES: MetadataValue.json(iso(dates)),
+                "files_by_ingest_date": MetadataValue.json(step.detail["files_by_ingest_date"]),
+                INGEST_DATES: MetadataValue.json(iso(written)),
                 FINGERPRINTS: MetadataValue.json(
-                    {d.isoformat(): fingerprint(f) for d, f in files.items()}
+                    {d.isoformat(): p for d, p in run.changes.fingerprints.items()}
                 ),
                 "dates_without_landing_files": MetadataValue.json(iso(skipped)),
+                "unreadable_files": MetadataValue.json(
+                    {d.isoformat(): f for d, f in run.outcome.unreadable.items()}
+                ),
                 "path": MetadataValue.path(table_path(lakehouse.root, BRONZE_TABLE)),
             }
         )

@@ -11,11 +11,12 @@ from dagster import (
 )
 
 from orchestration.assets.gold import changed_event_dates
-from orchestration.batches import FEATURE_DATES
+from orchestration.batches import FEATURE_DATES, plan_run
 from orchestration.keys import FEATURES, SILVER
 from orchestration.resources import LakehouseResource, SparkResource
+from pipelines.changes import Changes, to_json
 from pipelines.delta_io import read_table, table_path
-from pipelines.features import update_features
+from pipelines.plan import features_step
 from schemas.tables import FEATURES_TABLE
 
 INPUTS = ("signups", "logins", "api_requests", "ai_completions")
@@ -34,16 +35,15 @@ def build_features(partitions: PartitionsDefinition) -> AssetsDefinition:
     def user_features(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ) -> MaterializeResult:
-        session = spark.session()
         changed = changed_event_dates(context, SILVER["signups"])
-        result = update_features(session, lakehouse.root, changed)
+        run = plan_run(context, spark, lakehouse, Changes(event_dates=changed))
+        step = features_step(run)
         path = table_path(lakehouse.root, FEATURES_TABLE)
-        full = result.get("mode") == "full"
         return MaterializeResult(
             metadata={
-                "dagster/row_count": read_table(session, path).count(),
-                **{k: v for k, v in result.items() if k != "as_of_dates"},
-                FEATURE_DATES: MetadataValue.json("all" if full else result.get("as_of_dates", [])),
+                "dagster/row_count": read_table(run.spark, path).count(),
+                **step.detail,
+                FEATURE_DATES: MetadataValue.json(to_json(run.changes.feature_dates)),
                 "path": MetadataValue.path(path),
             }
         )

@@ -15,11 +15,18 @@ from dagster import (
     multi_asset,
 )
 
-from orchestration.batches import CHANGED_EVENT_DATES, GOLD_DATES, dates_from, latest_metadata
+from orchestration.batches import (
+    CHANGED_EVENT_DATES,
+    GOLD_DATES,
+    dates_from,
+    latest_metadata,
+    plan_run,
+)
 from orchestration.keys import GOLD, SILVER
 from orchestration.resources import LakehouseResource, SparkResource
+from pipelines.changes import Changes, to_json
 from pipelines.delta_io import read_table, table_path
-from pipelines.gold import update_gold
+from pipelines.plan import gold_step
 from schemas.tables import GOLD_TABLES
 
 # Every gold table depends on every silver table: `update_gold` reads them all (the greatest
@@ -60,23 +67,22 @@ def build_gold(partitions: PartitionsDefinition) -> AssetsDefinition:
     def gold(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ) -> Iterator[MaterializeResult]:
-        session = spark.session()
         changed = changed_event_dates(context, SILVER["api_requests"])
         if changed is None:
             context.log.info("no silver record for some partition: rebuilding gold fully")
-        results = update_gold(session, lakehouse.root, changed)
+        run = plan_run(context, spark, lakehouse, Changes(event_dates=changed))
+        step = gold_step(run)
         for table, key in GOLD.items():
-            info = results.get(table, {})
+            info = step.detail.get(table, {})
             path = table_path(lakehouse.root, GOLD_TABLES[table])
-            full = info.get("mode") == "full"
             yield MaterializeResult(
                 asset_key=key,
                 metadata={
-                    "dagster/row_count": read_table(session, path).count(),
+                    "dagster/row_count": read_table(run.spark, path).count(),
                     "mode": info.get("mode", ""),
                     "rows_written": info.get("rows_written", 0),
                     # What the checks validate and ADX republishes: "all" after a rebuild.
-                    GOLD_DATES: MetadataValue.json("all" if full else info.get("dates", [])),
+                    GOLD_DATES: MetadataValue.json(to_json(run.changes.gold_dates.get(table))),
                     "path": MetadataValue.path(path),
                 },
             )

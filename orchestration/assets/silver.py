@@ -29,13 +29,16 @@ from orchestration.batches import (
     iso,
     latest_metadata,
     partition_dates,
+    plan_run,
 )
 from orchestration.keys import BRONZE, QUARANTINE, SILVER
 from orchestration.resources import LakehouseResource, SparkResource
+from pipelines.changes import Changes
 from pipelines.delta_io import read_table, table_exists, table_path
 from pipelines.landing import list_ingest_dates
-from pipelines.silver import SilverResult, write_silver
-from schemas.tables import BRONZE_TABLE, QUARANTINE_TABLE, SILVER_TABLES
+from pipelines.plan import silver_step
+from pipelines.silver import SilverResult
+from schemas.tables import QUARANTINE_TABLE, SILVER_TABLES
 
 SPECS = [
     AssetSpec(
@@ -69,22 +72,16 @@ def build_silver(partitions: PartitionsDefinition) -> AssetsDefinition:
     def silver(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ) -> Iterator[MaterializeResult]:
-        session = spark.session()
         dates, fingerprints = bronze_batch(context, lakehouse.landing)
-        result = None
-        if dates:
-            bronze = read_table(session, table_path(lakehouse.root, BRONZE_TABLE)).where(
-                F.col("ingest_date").isin(dates)
+        run = plan_run(context, spark, lakehouse, Changes(dates, fingerprints))
+        silver_step(run)
+        session, result = run.spark, run.outcome.silver
+        for day in result.failed_dates if result else []:
+            outcome = result.outcomes[day]
+            context.log.warning(
+                f"gate failed for ingest date {day}: {outcome.failed_share:.1%} of "
+                f"{outcome.records} records failed; top reasons: {outcome.top_reasons()}"
             )
-            result = write_silver(
-                session, lakehouse.root, fingerprints, bronze, dates, lakehouse.gate_threshold
-            )
-            for day in result.failed_dates:
-                outcome = result.outcomes[day]
-                context.log.warning(
-                    f"gate failed for ingest date {day}: {outcome.failed_share:.1%} of "
-                    f"{outcome.records} records failed; top reasons: {outcome.top_reasons()}"
-                )
         yield quarantine_result(session, lakehouse, dates, result)
         changed = iso(result.changed_event_dates) if result else []
         held_back = iso(result.failed_dates) if result else []
