@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
-import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -186,36 +184,3 @@ def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
         )
         out[key] = "***" if hidden else value
     return out
-
-
-# --- Uploading a local landing zone ---------------------------------------------------------
-
-
-def ensure_container(url: str) -> None:
-    """Create the URL's container if it does not exist yet."""
-    from pipelines.landing import filesystem
-
-    fs, _ = filesystem(url)
-    container = parse_adls_url(url).container
-    if not fs.exists(container):
-        fs.mkdir(container)
-
-
-def upload_folder(local: str | Path, url: str) -> list[str]:
-    """Copy every file under `local` to the same relative path under `url`; return the URLs.
-
-    Each blob becomes visible only once fully written, so readers never see half a file.
-    """
-    from pipelines.landing import filesystem
-
-    root = Path(local)
-    if not root.is_dir():
-        raise UserError(f"not a folder: {root}")
-    ensure_container(url)
-    fs, base = filesystem(url)
-    uploaded = []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = file.relative_to(root).as_posix()
-        fs.put_file(str(file), posixpath.join(base, relative))
-        uploaded.append(f"{url.rstrip('/')}/{relative}")
-    return uploaded

@@ -10,10 +10,12 @@ import posixpath
 import re
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import fsspec
 from fsspec import AbstractFileSystem
 
+from pipelines.azure_storage import adls_storage_options, parse_adls_url
 from pipelines.config import UserError
 
 INGEST_DIR = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})$")
@@ -40,8 +42,6 @@ def is_remote(url: str) -> bool:
 def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem for a landing or lakehouse URL, and the path inside it."""
     if is_remote(url):
-        from pipelines.azure_storage import adls_storage_options
-
         fs, path = fsspec.core.url_to_fs(url, **adls_storage_options(url))
         # fsspec hands out one cached instance whose listings adlfs caches too; files that
         # other writers add (late landing files, Spark's Delta logs) must not be missed.
@@ -122,3 +122,32 @@ def unreadable_files(files: list[LandingFile]) -> list[str]:
         except (EOFError, OSError, zlib.error):
             bad.append(landing_file.path)
     return bad
+
+
+# --- Uploading a local landing zone ---------------------------------------------------------
+
+
+def ensure_container(url: str) -> None:
+    """Create the URL's container if it does not exist yet."""
+    fs, _ = filesystem(url)
+    container = parse_adls_url(url).container
+    if not fs.exists(container):
+        fs.mkdir(container)
+
+
+def upload_folder(local: str | Path, url: str) -> list[str]:
+    """Copy every file under `local` to the same relative path under `url`; return the URLs.
+
+    Each blob becomes visible only once fully written, so readers never see half a file.
+    """
+    root = Path(local)
+    if not root.is_dir():
+        raise UserError(f"not a folder: {root}")
+    ensure_container(url)
+    fs, base = filesystem(url)
+    uploaded = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = file.relative_to(root).as_posix()
+        fs.put_file(str(file), posixpath.join(base, relative))
+        uploaded.append(f"{url.rstrip('/')}/{relative}")
+    return uploaded

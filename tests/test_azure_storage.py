@@ -25,7 +25,6 @@ from pipelines.azure_storage import (
     parse_adls_url,
     redact,
     spark_abfss_conf,
-    upload_folder,
 )
 from pipelines.config import UserError
 from pipelines.landing import (
@@ -34,6 +33,7 @@ from pipelines.landing import (
     fingerprint,
     list_ingest_dates,
     list_landing_files,
+    upload_folder,
 )
 
 AZURE_ENV = (

@@ -1,6 +1,6 @@
 """Time one silver suite on a generated api_requests DataFrame (not a test).
 
-python -m expectations.benchmark --rows 1000000
+python bench/expectations_bench.py --rows 1000000
 """
 
 from __future__ import annotations

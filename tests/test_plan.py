@@ -1,0 +1,76 @@
+"""The run plan: every step followed by its checks, and a blocking failure stops what
+depends on it — for `lakehouse run`, erasure and the Databricks tasks alike."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import pytest
+
+import pipelines.plan as plan
+from pipelines.delta_io import table_path, table_version
+from schemas.tables import GOLD_TABLES, SILVER_TABLES
+
+SUITES = [
+    "bronze/events:gx_suite",
+    "quarantine/events:batch_gate",
+    "quarantine/events:gx_suite",
+    *[f"{path}:gx_suite" for path in SILVER_TABLES.values()],
+    "quarantine/events:conservation",
+    *[f"{path}:gx_suite" for path in GOLD_TABLES.values()],
+    *[f"{path}:reconciles_with_silver" for path in GOLD_TABLES.values()],
+    "features/user_features:gx_suite",
+]
+
+
+def test_the_example_passes_every_check_but_the_gate_of_its_bad_date(example_run):
+    first, second = example_run["results"]
+    assert [c.label for c in first.checks] == SUITES  # plan order
+    failed = [c for c in first.checks if not c.passed]
+    assert [c.label for c in failed] == ["quarantine/events:batch_gate"]
+    assert "2026-10-22" in failed[0].description and not failed[0].blocking
+    assert first.status == "gate_failed" and first.failed_dates == [date(2026, 10, 22)]
+    assert all(c.passed for c in second.checks), [c for c in second.checks if not c.passed]
+    assert [s.status for s in first.steps.values()] == ["succeeded"] * len(plan.STEPS)
+
+
+def test_a_blocking_check_failure_skips_the_steps_that_need_it(
+    spark, example_run, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    landing, root = tmp_path / "landing", tmp_path / "lakehouse"
+    shutil.copytree(example_run["landing"], landing)
+    shutil.copytree(example_run["root"], root)
+    day = date(2026, 10, 23)
+    real = plan.write_silver
+
+    def write_then_corrupt(session, root_, fingerprints, bronze, dates, threshold):
+        result = real(session, root_, fingerprints, bronze, dates, threshold)
+        path = table_path(root_, SILVER_TABLES["api_requests"])
+        session.sql(f"UPDATE delta.`{path}` SET status_code = 999 WHERE ingest_date = '{day}'")
+        return result
+
+    monkeypatch.setattr(plan, "write_silver", write_then_corrupt)
+    gold = table_path(str(root), GOLD_TABLES["api_usage_daily"])
+    before = table_version(spark, gold)
+    settings = plan.RunSettings(str(landing), str(root))
+    outcome = plan.run_plan(spark, settings, [day])
+
+    assert outcome.status == "check_failed" and not outcome.ok
+    (failure,) = outcome.blocking_failures
+    assert failure.label == "silver/api_requests:gx_suite" and "status_code" in failure.description
+    assert {n: s.status for n, s in outcome.steps.items()} == {
+        "bronze": "succeeded",
+        "silver": "succeeded",
+        "gold": "skipped",
+        "features": "skipped",
+        "publish": "skipped",
+    }
+    assert table_version(spark, gold) == before  # gold was not touched
+
+
+def test_unknown_steps_are_a_user_error(spark, tmp_path):
+    from pipelines.config import UserError
+
+    with pytest.raises(UserError, match="unknown step"):
+        plan.run_plan(spark, plan.RunSettings(str(tmp_path), str(tmp_path)), steps=["silverr"])
