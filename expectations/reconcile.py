@@ -11,7 +11,8 @@ over all the silver signups given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import date
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
@@ -102,13 +103,18 @@ def reconcile_gold_with_silver(
     silver: Mapping[str, DataFrame],
     gold: Mapping[str, DataFrame],
     data_docs_dir: str | None = None,
+    event_dates: Iterable[date] | None = None,
 ) -> SuiteResult:
     """Validate gold totals against silver with the `reconcile.gold_silver` suite.
 
     `silver` needs api_requests, ai_completions, invoices, signups and logins;
-    `gold` needs all five gold tables (keys as in schemas.tables).
+    `gold` needs all five gold tables (keys as in schemas.tables). With `event_dates`, only
+    those dates are compared: the filter on the grouping column reaches the scans, so Delta
+    reads only those partitions (first signups still look at every signup, two columns).
     """
     comparison = comparison_frame(silver, gold)
+    if event_dates is not None:
+        comparison = comparison.where(F.col("event_date").isin(sorted(set(event_dates))))
     # One row per date: collect it once, so GX's many small jobs don't each redo the aggregations.
     small = comparison.sparkSession.createDataFrame(comparison.collect(), comparison.schema)
     return validate(small, SUITE, data_docs_dir)
