@@ -9,8 +9,8 @@ and parquet files per table, Spark jobs/stages/tasks per layer from the event lo
 incremental figure: the time to process ONE more ingest date after 1 and after 30 days of
 history at the same daily size.
 
-The layers are the steps of `pipelines.run.run_pipeline`, called one by one so each can be
-timed (run_pipeline times bronze and silver together).
+The layers are the steps of the run plan (`pipelines.plan.run_plan`), the path every
+launcher runs, timed from its progress lines.
 """
 
 from __future__ import annotations
@@ -39,15 +39,9 @@ import psutil
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from pipelines.bronze import write_bronze  # noqa: E402
-from pipelines.features import update_features  # noqa: E402
 from pipelines.generate import generate_landing  # noqa: E402
-from pipelines.gold import update_gold  # noqa: E402
-from pipelines.landing import fingerprint  # noqa: E402
-from pipelines.run import discover, resolve_dates  # noqa: E402
-from pipelines.silver import write_silver  # noqa: E402
+from pipelines.plan import RunSettings, run_plan  # noqa: E402
 from pipelines.spark import get_spark  # noqa: E402
-from pipelines.storage_checks import ensure_writable  # noqa: E402
 from schemas.tables import (  # noqa: E402
     BRONZE_TABLE,
     FEATURES_TABLE,
@@ -160,52 +154,54 @@ def run_layers(
     checks: bool,
     prefix: str = "",
 ) -> dict[str, Any]:
-    """run_pipeline's steps one by one (plus the expectation suites), each timed."""
-    ensure_writable(root)
-    dates = resolve_dates(landing, dates)
-    commits: dict[str, dict[str, int]] = {}
-    with timer.layer("bronze", prefix):
-        files = discover(landing, dates)
-        bronze = write_bronze(spark, root, files)
-    commits["bronze"] = delta_commits(root)
-    with timer.layer("silver", prefix):
-        prints = {d: fingerprint(f) for d, f in files.items()}
-        silver = write_silver(spark, root, prints, bronze, dates, 0.25)
-    commits["silver"] = delta_commits(root)
-    changed = silver.changed_event_dates
-    with timer.layer("gold", prefix):
-        update_gold(spark, root, changed)
-    commits["gold"] = delta_commits(root)
-    with timer.layer("features", prefix):
-        update_features(spark, root, changed)
-    commits["features"] = delta_commits(root)
-    suites: dict[str, Any] = {}
-    if checks:
-        with timer.layer("checks", prefix):
-            suites = run_checks(spark, root)
-    records = sum(o.records for o in silver.outcomes.values())
+    """One run of the plan, exactly as `lakehouse run` runs it; its steps and checks timed.
+
+    The timer's layers follow the plan's progress lines: a step's time is its own, and
+    "checks" sums the checks that followed each step.
+    """
+    clock = StepClock(timer, prefix)
+    settings = RunSettings(landing, root)
+    outcome = run_plan(
+        spark, settings, dates, launcher="bench", with_checks=checks, progress=clock.line
+    )
+    clock.stop()
+    silver = outcome.silver
     return {
-        "ingest_dates": [d.isoformat() for d in dates],
-        "records": records,
-        "failed_dates": [d.isoformat() for d in silver.failed_dates],
-        "changed_event_dates": len(changed),
-        "commits_after": commits,
-        "suites": suites,
+        "ingest_dates": [d.isoformat() for d in outcome.dates],
+        "records": sum(o.records for o in silver.outcomes.values()) if silver else 0,
+        "failed_dates": [d.isoformat() for d in outcome.failed_dates],
+        "changed_event_dates": len(outcome.changes.event_dates_or_none() or ()),
+        "commits_after": delta_commits(root),
+        "suites": {
+            c.label: {"passed": c.passed, "seconds": c.metadata.get("seconds")}
+            for c in outcome.checks
+        },
     }
 
 
-def run_checks(spark: Any, root: str) -> dict[str, Any]:
-    """Each written table validated with its suite, as the Dagster checks do."""
-    from expectations.suites import validate
+class StepClock:
+    """Opens a timer layer at each `  <step> ...` line and a "checks" layer after each step."""
 
-    results = {}
-    for table, suite in SUITES.items():
-        path = Path(root) / table
-        if not (path / "_delta_log").exists():
-            continue
-        result = validate(spark.read.format("delta").load(str(path)), suite)
-        results[suite] = {"success": result.success, "seconds": round(result.seconds, 2)}
-    return results
+    def __init__(self, timer: Timer, prefix: str) -> None:
+        self.timer, self.prefix = timer, prefix
+        self.current: Any = None
+
+    def line(self, message: str) -> None:
+        text = message.strip()
+        if text.endswith(" ..."):
+            self._open(text.removesuffix(" ..."))
+        elif " done in " in text:
+            self._open("checks")
+
+    def _open(self, name: str) -> None:
+        self.stop()
+        self.current = self.timer.layer(name, self.prefix)
+        self.current.__enter__()
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+            self.current = None
 
 
 # --- what landed on disk ------------------------------------------------------------------
