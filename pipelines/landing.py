@@ -15,7 +15,7 @@ from pathlib import Path
 import fsspec
 from fsspec import AbstractFileSystem
 
-from pipelines.azure_storage import adls_storage_options, parse_adls_url
+from pipelines import azure_storage
 from pipelines.config import UserError
 
 INGEST_DIR = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})$")
@@ -42,7 +42,7 @@ def is_remote(url: str) -> bool:
 def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem for a landing or lakehouse URL, and the path inside it."""
     if is_remote(url):
-        fs, path = fsspec.core.url_to_fs(url, **adls_storage_options(url))
+        fs, path = fsspec.core.url_to_fs(url, **azure_storage.adls_storage_options(url))
         # fsspec hands out one cached instance whose listings adlfs caches too; files that
         # other writers add (late landing files, Spark's Delta logs) must not be missed.
         fs.invalidate_cache()
@@ -130,7 +130,7 @@ def unreadable_files(files: list[LandingFile]) -> list[str]:
 def ensure_container(url: str) -> None:
     """Create the URL's container if it does not exist yet."""
     fs, _ = filesystem(url)
-    container = parse_adls_url(url).container
+    container = azure_storage.parse_adls_url(url).container
     if not fs.exists(container):
         fs.mkdir(container)
 
