@@ -21,7 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pipelines.config import UserError
@@ -49,7 +49,14 @@ def delta_package(spark_version: str | None = None, delta_version: str | None = 
         import pyspark
 
         spark_version = pyspark.__version__
-    delta_version = delta_version or version("delta-spark")
+    if delta_version is None:
+        try:
+            delta_version = version("delta-spark")
+        except PackageNotFoundError:  # the wheel without extras: fine on Databricks only
+            raise UserError(
+                "a local Spark needs delta-spark: install the wheel with its `spark` (or "
+                "`local`) extra, or run `bash scripts/setup.sh`"
+            ) from None
     major, minor = (int(p) for p in delta_version.split(".")[:2])
     if (major, minor) < (4, 1):
         return f"io.delta:delta-spark_2.13:{delta_version}"

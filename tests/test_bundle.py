@@ -3,36 +3,48 @@
 The wheel is built from a copy of the sources and installed into a folder of its own, and
 each task runs in its own process the way a python_wheel_task does: the entry point is
 looked up in the wheel's metadata and called with the task's parameters from the bundle
-(variables replaced by local folders). The tasks hand over through the lakehouse only.
+(variables replaced by local folders), in the order and under the `run_if` conditions the
+Jobs service applies. The tasks hand over through the lakehouse only.
+tests/test_databricks_runtime.py runs the same job on a Spark 4.0 / Python 3.12 stand-in
+for Databricks Runtime 17.3 LTS.
 """
 
 from __future__ import annotations
 
 import configparser
 import csv
-import fnmatch
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
-from collections.abc import Iterator
 from importlib import import_module
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-import yaml
+from bundle_testing import (
+    JOB,
+    SERVERLESS_JOB,
+    UV,
+    VARIABLE,
+    load_bundle,
+    project_wheel,
+    run_job,
+    strings,
+    task_parameters,
+    tasks_of,
+    uv_env,
+    variable_values,
+)
 from lakehouse_testing import assert_rows_match, copy_landing, expected_rows
 
 from pipelines.spark import SESSION_CONF
 from schemas.tables import FEATURES_TABLE, GOLD, GOLD_TABLES, PENDING_TABLE, SILVER_TABLES
 
-REPO = Path(__file__).resolve().parent.parent
 TASK_ORDER = ["bronze_silver", "gold", "features"]
-VARIABLE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
+WHEEL = "../dist/*.whl"  # what `python -m build --wheel` writes, relative to resources/
+GATE_FLAG = "--exit-zero-on-gate-failure"
 
 
 def normalise(name: str) -> str:
@@ -44,37 +56,25 @@ def normalise(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def bundle() -> dict:
-    """databricks.yml with the resource files it includes merged in."""
-    root = yaml.safe_load((REPO / "databricks.yml").read_text())
-    jobs: dict = {}
-    for pattern in root.get("include", []):
-        for path in sorted(REPO.glob(pattern)):
-            resources = yaml.safe_load(path.read_text()).get("resources", {})
-            jobs.update(resources.get("jobs", {}))
-    root["jobs"] = jobs
-    return root
+    return load_bundle()
 
 
 @pytest.fixture(scope="module")
 def job(bundle: dict) -> dict:
-    assert list(bundle["jobs"]) == ["lakehouse_job"]
-    return bundle["jobs"]["lakehouse_job"]
+    assert sorted(bundle["jobs"]) == sorted([JOB, SERVERLESS_JOB])
+    return bundle["jobs"][JOB]
 
 
-def tasks_of(job: dict) -> dict[str, dict]:
-    return {task["task_key"]: task for task in job["tasks"]}
+@pytest.fixture(scope="module")
+def serverless(bundle: dict) -> dict:
+    return bundle["jobs"][SERVERLESS_JOB]
 
 
-def strings(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield str(key)
-            yield from strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from strings(value)
-    elif isinstance(node, str):
-        yield node
+def resolved(bundle: dict, target: str) -> dict[str, object]:
+    """The variables' values in a target: defaults, then the target's overrides."""
+    values = {name: spec.get("default") for name, spec in bundle["variables"].items()}
+    values.update(bundle["targets"][target].get("variables", {}))
+    return values
 
 
 def test_targets_dev_and_prod(bundle: dict):
@@ -82,11 +82,29 @@ def test_targets_dev_and_prod(bundle: dict):
     targets = bundle["targets"]
     assert targets["dev"]["mode"] == "development" and targets["dev"]["default"] is True
     assert targets["prod"]["mode"] == "production"
-    # The dev copy must never touch production data, and its schedule stays paused.
-    dev = targets["dev"]["variables"]
+    # The dev copy must never touch production data, and its schedules stay paused.
+    dev = resolved(bundle, "dev")
     for name in ("landing", "lakehouse_root"):
         assert dev[name] != bundle["variables"][name]["default"]
-    assert dev["schedule_pause_status"] == "PAUSED"
+    assert dev["schedule_pause_status"] == dev["serverless_schedule_pause_status"] == "PAUSED"
+
+
+def test_prod_runs_as_a_service_principal_with_group_permissions(bundle: dict):
+    prod = bundle["targets"]["prod"]
+    # Who runs and who may do what: variables (names, looked up or passed in), no literals.
+    assert VARIABLE.fullmatch(prod["run_as"]["service_principal_name"])
+    assert "lookup" in prod["variables"]["run_as_service_principal"]
+    levels = {}
+    for grant in prod["permissions"]:
+        (principal,) = [k for k in grant if k != "level"]
+        assert VARIABLE.fullmatch(grant[principal]), grant
+        levels[principal, grant[principal]] = grant["level"]
+    assert levels == {
+        ("group_name", "${var.admins_group}"): "CAN_MANAGE",
+        ("group_name", "${var.operators_group}"): "CAN_RUN",
+        ("service_principal_name", "${var.run_as_service_principal}"): "CAN_MANAGE",
+    }
+    assert "run_as" not in bundle["targets"]["dev"]  # dev runs as the developer
 
 
 def test_variables_are_defined_and_locations_are_abfss(bundle: dict):
@@ -105,17 +123,81 @@ def test_job_shape(bundle: dict, job: dict):
     assert list(tasks) == TASK_ORDER
     for before, after in pairwise(TASK_ORDER):
         assert tasks[after]["depends_on"] == [{"task_key": before}]
+        # A failed task (a blocking check: exit 3, a crash) stops every task after it.
+        assert tasks[after].get("run_if", "ALL_SUCCESS") == "ALL_SUCCESS"
     clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
     for task in tasks.values():
         assert task["job_cluster_key"] in clusters
         # The deployed wheel: the artifact that `python -m build --wheel` writes to dist/.
-        assert task["libraries"] == [{"whl": "../dist/*.whl"}]
+        assert task["libraries"] == [{"whl": WHEEL}]
     assert bundle["artifacts"]["lakehouse_wheel"]["build"] == "python -m build --wheel"
-    # The cluster gets the settings every local session gets (pipelines/spark.py).
-    for conf in (c["spark_conf"] for c in clusters.values()):
-        assert {k: str(v) for k, v in conf.items() if k in SESSION_CONF} == SESSION_CONF
+    # Every job cluster of the bundle gets the settings every local session gets
+    # (pipelines/spark.py).
+    for each in bundle["jobs"].values():
+        for cluster in each.get("job_clusters", []):
+            conf = cluster["new_cluster"]["spark_conf"]
+            assert {k: str(v) for k, v in conf.items() if k in SESSION_CONF} == SESSION_CONF
     assert job["schedule"]["pause_status"] == "${var.schedule_pause_status}"
     assert job["max_concurrent_runs"] == 1
+    # The job tells someone when it fails: mail, and any notification destinations.
+    assert job["email_notifications"]["on_failure"] == ["${var.failure_email}"]
+    assert job["webhook_notifications"]["on_failure"] == "${var.failure_webhooks}"
+    assert bundle["variables"]["failure_webhooks"]["default"] == []
+
+
+def test_serverless_variant_runs_the_same_tasks(job: dict, serverless: dict):
+    cluster_tasks, tasks = tasks_of(job), tasks_of(serverless)
+    assert list(tasks) == TASK_ORDER
+    environments = {e["environment_key"]: e["spec"] for e in serverless["environments"]}
+    for key, task in tasks.items():
+        same = cluster_tasks[key]
+        assert task["python_wheel_task"] == same["python_wheel_task"]
+        assert task.get("depends_on") == same.get("depends_on")
+        assert task.get("run_if", "ALL_SUCCESS") == same.get("run_if", "ALL_SUCCESS")
+        # Serverless: no cluster, no task libraries; the environment installs the wheel.
+        assert "job_cluster_key" not in task and "libraries" not in task
+        assert task["environment_key"] in environments
+    for spec in environments.values():
+        assert spec["dependencies"] == [WHEEL]
+        assert spec["environment_version"] == "${var.serverless_environment_version}"
+    assert "job_clusters" not in serverless
+    for field in ("email_notifications", "webhook_notifications", "max_concurrent_runs"):
+        assert serverless[field] == job[field], field
+    assert serverless["schedule"]["pause_status"] == "${var.serverless_schedule_pause_status}"
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_at_most_one_variant_is_scheduled(bundle: dict, target: str):
+    values = resolved(bundle, target)
+    unpaused = [
+        name
+        for name in ("schedule_pause_status", "serverless_schedule_pause_status")
+        if values[name] == "UNPAUSED"
+    ]
+    assert len(unpaused) <= 1, f"{target}: both variants would process every date: {unpaused}"
+
+
+@pytest.mark.parametrize(
+    ("exits", "expected"),
+    [
+        # A blocking check (3) or a crash (1) in a task: the tasks after it do not run.
+        ({"bronze_silver": 3}, {"bronze_silver": 3, "gold": None, "features": None}),
+        ({"bronze_silver": 1}, {"bronze_silver": 1, "gold": None, "features": None}),
+        ({"gold": 3}, {"bronze_silver": 0, "gold": 3, "features": None}),
+        ({}, {"bronze_silver": 0, "gold": 0, "features": 0}),
+    ],
+)
+def test_a_failed_task_stops_the_tasks_after_it(
+    bundle: dict, exits: dict[str, int], expected: dict[str, int | None]
+):
+    for name in (JOB, SERVERLESS_JOB):
+        assert run_job(bundle["jobs"][name], lambda t: exits.get(t["task_key"], 0)) == expected
+
+
+def test_a_held_back_date_is_no_failure_of_the_job(job: dict):
+    # bronze_silver exits 0 when a gate held a date back (the other dates completed), so
+    # gold and features still bring those dates in; a blocking check still exits 3.
+    assert GATE_FLAG in tasks_of(job)["bronze_silver"]["python_wheel_task"]["parameters"]
 
 
 # --- the wheel --------------------------------------------------------------------------
@@ -124,25 +206,7 @@ def test_job_shape(bundle: dict, job: dict):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's wheel, built from a copy of the sources (the repo stays untouched)."""
-    base = tmp_path_factory.mktemp("wheel")
-    source = base / "src"
-    source.mkdir()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    includes = project["tool"]["setuptools"]["packages"]["find"]["include"]
-    for path in REPO.iterdir():
-        if path.is_dir() and any(fnmatch.fnmatch(path.name, p) for p in includes):
-            shutil.copytree(path, source / path.name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    build = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    (built,) = (base / "dist").glob("*.whl")
-    return built
+    return project_wheel(tmp_path_factory)
 
 
 def console_scripts(wheel: Path) -> dict[str, str]:
@@ -153,30 +217,34 @@ def console_scripts(wheel: Path) -> dict[str, str]:
     return dict(parser["console_scripts"])
 
 
-def test_every_task_runs_an_entry_point_of_the_wheel(job: dict, wheel: Path):
+def test_every_task_runs_an_entry_point_of_the_wheel(bundle: dict, wheel: Path):
     scripts = console_scripts(wheel)
     distribution = wheel.name.split("-")[0]
     with zipfile.ZipFile(wheel) as archive:
         files = set(archive.namelist())
-    for task in job["tasks"]:
-        spec = task["python_wheel_task"]
-        assert normalise(spec["package_name"]) == normalise(distribution)
-        assert spec["entry_point"] in scripts, f"{spec['entry_point']} not in {sorted(scripts)}"
-        module, _, function = scripts[spec["entry_point"]].partition(":")
-        assert module.replace(".", "/") + ".py" in files
-        assert callable(getattr(import_module(module), function))
+    for job in bundle["jobs"].values():
+        for task in job["tasks"]:
+            spec = task["python_wheel_task"]
+            assert normalise(spec["package_name"]) == normalise(distribution)
+            assert spec["entry_point"] in scripts, f"{spec['entry_point']} not in {sorted(scripts)}"
+            module, _, function = scripts[spec["entry_point"]].partition(":")
+            assert module.replace(".", "/") + ".py" in files
+            assert callable(getattr(import_module(module), function))
 
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed alone into a folder, as a cluster installs the task library."""
     target = tmp_path_factory.mktemp("site")
+    # uv's pip when set-up installed it (the uv-made .venv has no pip), else this Python's.
+    pip = [str(UV), "--no-config", "pip"] if UV.exists() else [sys.executable, "-m", "pip"]
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+        [*pip, "install", "--quiet", "--no-deps", "--no-index", "--python", sys.executable]
         + ["--target", str(target), str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=uv_env(),
     )
     assert install.returncode == 0, install.stderr[-3000:]
     return target
@@ -203,21 +271,20 @@ def test_tasks_run_locally_from_the_wheel(
 ):
     landing = copy_landing(examples_dir, tmp_path / "landing", with_late_file=True)
     root = tmp_path / "lakehouse"
-    values = {name: str(spec.get("default", "")) for name, spec in bundle["variables"].items()}
-    values.update(landing=str(landing), lakehouse_root=str(root))
+    values = variable_values(bundle, landing=str(landing), lakehouse_root=str(root))
     env = {
         **os.environ,
         "PYTHONPATH": str(installed),
         # A small driver: this JVM runs next to the test session's.
         "LAKEHOUSE_SPARK_CONF": "spark.driver.memory=1g",
     }
-    codes = {}
-    for key, task in tasks_of(job).items():
+    stderr = {}
+
+    def launch(task: dict) -> int:
         spec = task["python_wheel_task"]
-        parameters = [VARIABLE.sub(lambda m: values[m.group(1)], p) for p in spec["parameters"]]
         run = subprocess.run(
             [sys.executable, "-c", LAUNCHER, str(installed), spec["package_name"]]
-            + [spec["entry_point"], *parameters],
+            + [spec["entry_point"], *task_parameters(task, values)],
             capture_output=True,
             text=True,
             env=env,
@@ -225,11 +292,16 @@ def test_tasks_run_locally_from_the_wheel(
             timeout=1200,
         )
         assert "Traceback" not in run.stderr, run.stderr[-4000:]
-        codes[key] = run.returncode
-        if key == "bronze_silver":
-            # The example's 2026-10-22 fails the 25% gate: exit 1, named, others published.
-            assert "gate failed for ingest date 2026-10-22" in run.stderr, run.stderr[-2000:]
-    assert codes == {"bronze_silver": 1, "gold": 0, "features": 0}
+        stderr[task["task_key"]] = run.stderr
+        return run.returncode
+
+    codes = run_job(job, launch)
+    # The example's 2026-10-22 fails the 25% gate: named, the other dates published, and
+    # no failure of the task, so gold and features ran.
+    assert "gate failed for ingest date 2026-10-22" in stderr["bronze_silver"], stderr
+    assert codes == {"bronze_silver": 0, "gold": 0, "features": 0}, {
+        k: v[-2000:] for k, v in stderr.items()
+    }
 
     for relative in SILVER_TABLES.values():
         assert (root / relative / "_delta_log").is_dir(), relative
