@@ -40,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     erasure.add_arguments(forget)
 
+    status = commands.add_parser("status", help="the last runs and the dates held back")
+    add_location_options(status, landing=False)
+    status.add_argument("--limit", type=int, default=10, help="how many runs to show")
+
+    maintain = commands.add_parser(
+        "maintain", help="compact, checkpoint and vacuum every table (weekly)"
+    )
+    add_location_options(maintain, landing=False)
+    from pipelines import maintenance
+
+    maintenance.add_arguments(maintain)
+
     generate = commands.add_parser("generate", help="write realistic sample landing data")
     from pipelines import generate as generate_module
 
@@ -95,6 +107,16 @@ def report(outcome: PlanOutcome, threshold: float) -> None:
     print(f"[lakehouse] done in {outcome.seconds['total']:.1f}s (run {outcome.run_id})")
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The run ledger's last runs and the ingest dates still held back by their gate."""
+    from pipelines.ledger import status_report
+    from pipelines.spark import get_spark
+
+    settings = run_settings(args, need_landing=False)
+    print(status_report(get_spark(), settings.root, limit=args.limit))
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from orchestration.ui import serve
 
@@ -114,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipelines import erasure
 
             return erasure.run_from_args(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "maintain":
+            from pipelines import maintenance
+
+            args.lakehouse = run_settings(args, need_landing=False).root
+            return maintenance.run_from_args(args)
         if args.command == "generate":
             from pipelines import generate as generate_module
 

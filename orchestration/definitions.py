@@ -14,6 +14,7 @@ from dagster import Definitions, PartitionsDefinition, in_process_executor
 from orchestration.assets import build_assets
 from orchestration.checks import build_checks
 from orchestration.jobs import build_job
+from orchestration.maintenance import build_maintenance_job, build_maintenance_schedule
 from orchestration.partitions import ingest_date_partitions
 from orchestration.resources import default_resources
 from orchestration.schedules import build_daily_schedule
@@ -26,11 +27,12 @@ def build_definitions(
 ) -> Definitions:
     partitions = partitions or ingest_date_partitions()
     job = build_job()  # partitioned like its assets
+    maintenance = build_maintenance_job()  # weekly OPTIMIZE / VACUUM / checkpoint
     return Definitions(
         assets=build_assets(partitions),
         asset_checks=build_checks(partitions),
-        jobs=[job],
-        schedules=[build_daily_schedule(job, partitions)],
+        jobs=[job, maintenance],
+        schedules=[build_daily_schedule(job, partitions), build_maintenance_schedule(maintenance)],
         sensors=[build_landing_sensor(job, partitions)],
         resources={**default_resources(), **(resources or {})},
         # Materializations launched from the UI run in one process too (one Spark session).

@@ -31,6 +31,7 @@ from pyspark.sql.types import StringType, TimestampType
 from pipelines.config import UserError
 from pipelines.delta_io import for_each_table, read_table, table_exists, table_path
 from pipelines.landing import filesystem, list_ingest_dates, list_landing_files
+from pipelines.locks import exclusive
 from pipelines.plan import PlanOutcome, RunSettings, run_plan
 from schemas.events import DEFAULT_GATE_THRESHOLD
 from schemas.tables import AUDIT_TABLE, INGEST_LOG_TABLE, _schema
@@ -158,8 +159,11 @@ def purge(spark: SparkSession, root: str) -> int:
         return max(before - _data_files(root, table), 0)
 
     try:
-        tasks = {table: functools.partial(vacuum, table) for table in personal_tables(spark, root)}
-        return sum(for_each_table(tasks).values())
+        # Under the lakehouse's lease: zero retention must not race a run's publish steps.
+        with exclusive(root, reentrant=True):
+            tables = personal_tables(spark, root)
+            tasks = {table: functools.partial(vacuum, table) for table in tables}
+            return sum(for_each_table(tasks).values())
     finally:
         spark.conf.set(key, previous)
 

@@ -52,6 +52,9 @@ log = logging.getLogger("lakehouse")
 Progress = Callable[[str], None]
 
 STEPS = ("bronze", "silver", "gold", "features", "publish")
+# Launchers whose runs go to the run ledger `_internal/runs` (and alert when they fail);
+# test fixtures that only build a lakehouse ("test") leave no record.
+RECORDED_LAUNCHERS = ("cli", "dagster", "databricks", "erasure", "maintenance", "bench")
 # What each step reads: a blocking check failing on a step skips the steps that need it.
 NEEDS = {"silver": "bronze", "gold": "silver", "features": "silver", "publish": "gold"}
 
@@ -356,6 +359,7 @@ def run_plan(
             outcome.steps[name] = step
             outcome.ended_at = datetime.now(UTC)
             run.say(f"  {name} FAILED: {step.error.splitlines()[0]}")
+            record_run(spark, settings.root, outcome, error)
             raise
         step.seconds = time.perf_counter() - started
         outcome.steps[name] = step
@@ -363,7 +367,23 @@ def run_plan(
         if with_checks:
             step.checks = run_checks(run, name)
     outcome.ended_at = datetime.now(UTC)
+    record_run(spark, settings.root, outcome)
     return outcome
+
+
+def record_run(
+    spark: SparkSession, root: str, outcome: PlanOutcome, error: BaseException | None = None
+) -> None:
+    """Append the run to `_internal/runs` and alert on a held-back date, a failed blocking
+    check or a failed step (pipelines/ledger.py, pipelines/alerts.py). Never raises."""
+    if outcome.launcher not in RECORDED_LAUNCHERS:
+        return
+    from pipelines.ledger import RunRecord, finish_run
+
+    try:
+        finish_run(spark, root, RunRecord.from_outcome(outcome, error=error))
+    except Exception as failure:  # the ledger must never fail the run it records
+        log.error("could not record run %s: %s", outcome.run_id, failure)
 
 
 def run_checks(run: Run, step: str) -> list[CheckResult]:

@@ -61,7 +61,8 @@ def bundle() -> dict:
 
 @pytest.fixture(scope="module")
 def job(bundle: dict) -> dict:
-    assert sorted(bundle["jobs"]) == sorted([JOB, SERVERLESS_JOB])
+    # resources/maintenance.job.yml adds the weekly maintenance job (tests/test_maintenance.py).
+    assert sorted(bundle["jobs"]) == sorted([JOB, SERVERLESS_JOB, "lakehouse_maintenance_job"])
     return bundle["jobs"][JOB]
 
 
