@@ -15,12 +15,11 @@ from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
 from pipelines.config import SparkSettings, gate_threshold_from_env, parse_spark_conf
-from pipelines.landing import is_remote
+from pipelines.options import data_docs_dir
 from pipelines.spark import get_spark
 
 DEFAULT_LANDING = "local/landing"
 DEFAULT_ROOT = "local/lakehouse"
-DATA_DOCS_FOLDER = "_data_docs"
 
 
 def env_or(name: str, default: Any) -> Any:
@@ -104,13 +103,7 @@ class LakehouseResource(ConfigurableResource):
 
     @property
     def data_docs_dir(self) -> str | None:
-        if self.data_docs.strip().lower() == "off":
-            return None
-        if self.data_docs:
-            return self.data_docs
-        if is_remote(self.root):  # GX writes HTML to a local folder only
-            return None
-        return os.path.join(os.path.abspath(self.root), DATA_DOCS_FOLDER)
+        return data_docs_dir(self.data_docs, self.root)  # as `lakehouse run` decides it
 
 
 def default_resources() -> dict[str, ConfigurableResource]:

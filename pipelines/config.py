@@ -42,14 +42,20 @@ class SparkSettings:
         )
 
 
-def gate_threshold_from_env() -> float:
-    raw = os.environ.get("LAKEHOUSE_GATE_THRESHOLD")
+def float_from_env(name: str, default: float, what: str = "a number") -> float:
+    """A number from the environment variable `name` (unset or empty: `default`), or a
+    one-line UserError naming the variable."""
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_GATE_THRESHOLD
+        return default
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
-        raise UserError(f"LAKEHOUSE_GATE_THRESHOLD must be a number, got {raw!r}") from None
+        raise UserError(f"{name} must be {what}, got {raw!r}") from None
+
+
+def gate_threshold_from_env() -> float:
+    value = float_from_env("LAKEHOUSE_GATE_THRESHOLD", DEFAULT_GATE_THRESHOLD)
     if not 0 <= value <= 1:
         raise UserError(f"LAKEHOUSE_GATE_THRESHOLD must be between 0 and 1, got {value}")
     return value

@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 from fsspec.implementations.local import LocalFileSystem
 
-from pipelines.config import UserError
+from pipelines.config import UserError, float_from_env
 from pipelines.landing import filesystem, is_remote
 
 log = logging.getLogger("lakehouse")
@@ -79,26 +79,14 @@ def lock_path(root: str, name: str) -> str:
 def lease_lifetime(value: float | None = None) -> float:
     """The lease lifetime: `value`, else LAKEHOUSE_LEASE_SECONDS, else 60 s."""
     if value is None:
-        raw = os.environ.get(LEASE_SECONDS_ENV)
-        if not raw:
-            return DEFAULT_LEASE_SECONDS
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UserError(f"{LEASE_SECONDS_ENV} must be a number, got {raw!r}") from None
+        value = float_from_env(LEASE_SECONDS_ENV, DEFAULT_LEASE_SECONDS)
     if not value >= 1:
         raise UserError(f"the lease lifetime must be at least 1 second, got {value}")
     return float(value)
 
 
 def wait_seconds_from_env() -> float:
-    raw = os.environ.get(WAIT_SECONDS_ENV)
-    if not raw:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        return float(raw)
-    except ValueError:
-        raise UserError(f"{WAIT_SECONDS_ENV} must be a number, got {raw!r}") from None
+    return float_from_env(WAIT_SECONDS_ENV, DEFAULT_WAIT_SECONDS)
 
 
 def holder_host() -> str:

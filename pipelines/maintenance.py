@@ -35,7 +35,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipelines.config import UserError
+from pipelines.config import UserError, float_from_env
 from pipelines.delta_io import for_each_table, retry_on_conflict, table_exists, table_path
 from pipelines.landing import filesystem
 from pipelines.locks import exclusive
@@ -199,13 +199,7 @@ def maintain(
 
 
 def retention_from_env() -> float:
-    raw = os.environ.get(RETENTION_ENV)
-    if not raw:
-        return DEFAULT_RETENTION_HOURS
-    try:
-        return float(raw)
-    except ValueError:
-        raise UserError(f"{RETENTION_ENV} must be a number of hours, got {raw!r}") from None
+    return float_from_env(RETENTION_ENV, DEFAULT_RETENTION_HOURS, "a number of hours")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
