@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         UnresolvedAssetJobDefinition,
     )
 
+from orchestration.delta_rs import read_table
 from orchestration.partitions import contiguous_ranges, range_request
 from orchestration.resources import LakehouseResource
 from pipelines.delta_io import table_exists, table_path
@@ -48,11 +49,9 @@ def processed_fingerprints(root: str) -> dict[date, str]:
     path = table_path(root, INGEST_LOG_TABLE)
     if not table_exists(path):
         return {}
-    from deltalake import DeltaTable
-
     options = _delta_rs_options() if is_remote(root) else None
-    table = DeltaTable(path, storage_options=options)
-    rows = table.to_pyarrow_table(columns=["ingest_date", "files_fingerprint"]).to_pylist()
+    columns = ["ingest_date", "files_fingerprint"]
+    rows = read_table(path, columns, storage_options=options).to_pylist()
     return {r["ingest_date"]: r["files_fingerprint"] or "" for r in rows}
 
 

@@ -25,13 +25,13 @@ POISON_POM = """<project><modelVersion>4.0.0</modelVersion><groupId>org.slf4j</g
 SPARK_SMOKE = textwrap.dedent(
     """
     import sys
-    from deltalake import DeltaTable
+    from orchestration.delta_rs import read_table
     from pipelines.spark import get_spark
     spark = get_spark(app_name="bare-machine")
     path = sys.argv[1]
     spark.range(3).write.format("delta").save(path)
     print("spark", spark.read.format("delta").load(path).count())
-    print("delta-rs", DeltaTable(path).to_pyarrow_table().num_rows)
+    print("delta-rs", read_table(path).num_rows)
     """
 )
 

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 from lakehouse_testing import OUTPUT_TABLES, copy_landing, run_pipeline, table_rows
 from spark_processes import PROJECT, spark_env
 
+from orchestration.delta_rs import read_table
 from pipelines.delta_io import table_exists
 from schemas.tables import GOLD_TABLES, QUARANTINE_TABLE, SILVER_TABLES
 
@@ -59,7 +59,7 @@ def kill_when(landing: Path, root: Path, ready, log: Path) -> None:
 def assert_readable(root: Path) -> None:
     for table in [QUARANTINE_TABLE, *SILVER_TABLES.values(), *GOLD_TABLES.values()]:
         if table_exists(str(root / table)):  # a _delta_log folder alone is no table yet
-            DeltaTable(str(root / table)).to_pyarrow_table()
+            read_table(str(root / table))
 
 
 def test_killed_runs_then_a_rerun_give_the_undisturbed_tables(

@@ -38,10 +38,10 @@ from bundle_testing import (
     uv_env,
     variable_values,
 )
-from deltalake import DeltaTable
 from lakehouse_testing import assert_rows_match, copy_landing, expected_rows
 from test_contract_examples import GOLD_KEYS
 
+from orchestration.delta_rs import read_table
 from schemas.tables import FEATURES_TABLE, GOLD, GOLD_TABLES, PENDING_TABLE, USER_FEATURES
 
 pytestmark = pytest.mark.slow
@@ -209,7 +209,7 @@ def run_bundle_job(runtime: Runtime, values: dict[str, str], cwd: Path) -> dict[
 
 
 def delta_rows(path: Path) -> list[dict]:
-    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    return read_table(str(path)).to_pylist()
 
 
 def test_the_bundle_job_on_the_runtime_gives_the_contract_example(

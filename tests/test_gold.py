@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from orchestration.delta_rs import read_table as delta_rs_table
 from pipelines.delta_io import read_table, table_path, table_version
 from pipelines.gold import update_gold
 from schemas.tables import GOLD, GOLD_TABLES, SILVER, SILVER_TABLES
@@ -111,9 +111,9 @@ def keyed(rows: list[tuple], schema: StructType, keys: tuple[str, ...]) -> dict[
 
 
 def deltalake_rows(path: str, schema: StructType) -> list[tuple]:
-    table = DeltaTable(path)
+    table = delta_rs_table(path)
     frame = table.to_pandas()
-    records = table.to_pyarrow_table().to_pylist()
+    records = table.to_pylist()
     assert len(frame) == len(records)
     assert list(frame.columns) == schema.fieldNames()
     return [tuple(r[c] for c in schema.fieldNames()) for r in records]

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from deltalake import DeltaTable
 
+from orchestration.delta_rs import read_table
 from pipelines.alerts import WEBHOOK_ENV
 from pipelines.delta_io import table_path
 from pipelines.ledger import (
@@ -72,7 +73,7 @@ def test_runs_round_trip_through_spark_and_delta_rs(spark, tmp_path) -> None:
     protocol = table.protocol()
     assert protocol.min_reader_version == 1
     assert not set(protocol.reader_features or []) & {"deletionVectors", "columnMapping"}
-    rows = {r["run_id"]: r for r in table.to_pyarrow_table().to_pylist()}
+    rows = {r["run_id"]: r for r in read_table(table_path(root, RUNS_TABLE)).to_pylist()}
     row = rows[failed.run_id]
     assert row["launcher"] == "databricks"
     assert row["ingest_dates"] == [HELD_BACK, date(2026, 10, 23)]
@@ -164,7 +165,7 @@ def test_a_real_run_is_recorded_and_its_held_back_date_alerted_once(
     assert record.status == "gate_failed"
     assert len(hook.texts) == 1
     assert "2026-10-22" in hook.texts[0] and record.run_id in hook.texts[0]
-    (row,) = DeltaTable(table_path(root, RUNS_TABLE)).to_pyarrow_table().to_pylist()
+    (row,) = read_table(table_path(root, RUNS_TABLE)).to_pylist()
     assert row["run_id"] == record.run_id and row["status"] == "gate_failed"
     assert row["ingest_dates"] == [date(2026, 10, d) for d in (20, 21, 22, 23)]
     assert [g["ingest_date"] for g in row["gates"] if not g["gate_passed"]] == [HELD_BACK]

@@ -14,6 +14,7 @@ from bundle_testing import REPO, VARIABLE, load_bundle, strings, task_parameters
 from deltalake import DeltaTable
 from lakehouse_testing import table_rows
 
+from orchestration.delta_rs import read_table
 from pipelines.config import UserError
 from pipelines.delta_io import table_path
 from pipelines.ledger import RunRecord, StepRecord, append_run, recent_runs
@@ -49,7 +50,7 @@ def small_lakehouse(spark, root: str) -> None:
 
 
 def delta_rs_rows(root: str, table: str) -> list[tuple]:
-    arrow = DeltaTable(table_path(root, table)).to_pyarrow_table()
+    arrow = read_table(table_path(root, table))
     rows = [tuple(r.values()) for r in arrow.to_pylist()]
     return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
 
@@ -195,5 +196,5 @@ def test_the_dagster_job_maintains_the_lakehouse(spark, tmp_path: Path) -> None:
     assert per_table["gold/example"]["files_before"] == 6
     assert per_table["gold/example"]["files_after"] == 1
     assert table_rows(spark, root, "gold/example") == rows
-    assert DeltaTable(path).to_pyarrow_table().num_rows == 30
+    assert read_table(path).num_rows == 30
     assert [r.launcher for r in recent_runs(spark, root, 10)] == ["maintenance"]

@@ -6,9 +6,9 @@ import shutil
 from datetime import date
 
 import pytest
-from deltalake import DeltaTable
 from lakehouse_testing import OUTPUT_TABLES, add_late_file, copy_landing, run_pipeline, table_rows
 
+from orchestration.delta_rs import read_table
 from schemas.tables import BRONZE_TABLE, QUARANTINE_TABLE, SILVER_TABLES
 
 GATED = date(2026, 10, 22)
@@ -102,7 +102,7 @@ def test_late_file_into_processed_date(spark, examples_dir, tmp_path):
 def test_tables_readable_by_delta_rs(spark, example_run, table):
     """The `deltalake` package (delta-rs) reads every table with the same rows as Spark."""
     path = f"{example_run['root']}/{table}"
-    frame = DeltaTable(path).to_pandas()
+    frame = read_table(path).to_pandas()
     spark_df = spark.read.format("delta").load(path)
     assert sorted(frame.columns) == sorted(spark_df.columns)
     assert len(frame) == spark_df.count()
