@@ -31,12 +31,13 @@ from pipelines.delta_io import (
     ensure_table,
     merge_rows,
     read_table,
+    rows_written,
     sql_dates,
     table_exists,
     table_path,
     table_version,
 )
-from pipelines.gold import last_commit_metrics, max_event_date, read_silver, rows_written
+from pipelines.gold import max_event_date, read_silver
 from pipelines.locks import exclusive
 from schemas.tables import FEATURES_TABLE, SILVER_TABLES, USER_FEATURES
 from transformations.features import (
@@ -98,14 +99,12 @@ def _update(spark: SparkSession, root: str, changed_event_dates: set[date] | Non
     dates = sorted(r["as_of_date"] for r in diff.select("as_of_date").distinct().collect())
     if not dates:
         return result
-    before = table_version(spark, path)
-    merge_rows(spark, path, diff, keys=KEYS, prune=f"t.as_of_date IN ({sql_dates(dates)})")
-    metrics = last_commit_metrics(spark, path, before)
+    counts = merge_rows(spark, path, diff, keys=KEYS, prune=f"t.as_of_date IN ({sql_dates(dates)})")
     result.update(
         as_of_dates=[d.isoformat() for d in dates],
-        rows_inserted=int(metrics.get("numTargetRowsInserted", 0)),
-        rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
-        rows_deleted=int(metrics.get("numTargetRowsDeleted", 0)),
+        rows_inserted=counts["inserted"],
+        rows_updated=counts["updated"],
+        rows_deleted=counts["deleted"],
     )
     return result
 
@@ -114,7 +113,7 @@ def _rebuild(
     spark: SparkSession, path: str, silver: dict[str, DataFrame], m_new: date | None
 ) -> dict:
     ensure_table(spark, path, USER_FEATURES, partition_by=PARTITION_BY)
-    before = table_version(spark, path)
+    before = table_version(path)
     if m_new is None:
         rows = spark.createDataFrame([], USER_FEATURES)
     else:
@@ -129,7 +128,7 @@ def _rebuild(
     return {
         "mode": "full",
         "max_event_date": m_new.isoformat() if m_new else None,
-        "rows_written": rows_written(spark, path, before),
+        "rows_written": rows_written(path, before),
     }
 
 

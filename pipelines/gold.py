@@ -20,6 +20,7 @@ from pipelines.delta_io import (
     for_each_table,
     read_table,
     replace_partitions,
+    rows_written,
     table_exists,
     table_version,
 )
@@ -74,18 +75,18 @@ def _update_table(
     inputs = [silver[name] for name in T.GOLD_INPUTS[table]]
     if changed is None or not table_exists(path):
         ensure_table(spark, path, GOLD[table], partition_by=PARTITION_BY)
-        before = table_version(spark, path)
+        before = table_version(path)
         build(*inputs).write.format("delta").mode("overwrite").save(path)
-        return {"mode": "full", "rows_written": rows_written(spark, path, before), "dates": []}
+        return {"mode": "full", "rows_written": rows_written(path, before), "dates": []}
 
     dates = _affected(table, silver, changed, max_date)
-    before = table_version(spark, path)
+    before = table_version(path)
     if dates:
         rows = build(*_inputs_for(table, inputs, dates), dates=dates)
         replace_partitions(rows, path, "event_date", dates)
     return {
         "mode": "incremental",
-        "rows_written": rows_written(spark, path, before),
+        "rows_written": rows_written(path, before),
         "dates": [d.isoformat() for d in sorted(dates)],
     }
 
@@ -125,18 +126,3 @@ def _inputs_for(table: str, inputs: list[DataFrame], dates: set[date]) -> list[D
         history = signups.where(F.col("event_date") <= max(needed))
         return [history.join(users, "user_id", "left_semi")]
     return [df.where(F.col("event_date").isin(needed)) for df in inputs]
-
-
-def last_commit_metrics(spark: SparkSession, path: str, since_version: int) -> dict[str, str]:
-    """operationMetrics of the latest commit if it is newer than `since_version`, else {}.
-
-    Reading the counts from the commit saves a second pass over the data.
-    """
-    row = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
-    if row is None or row["version"] <= since_version:
-        return {}  # Delta made no commit (nothing to write)
-    return dict(row["operationMetrics"] or {})
-
-
-def rows_written(spark: SparkSession, path: str, since_version: int) -> int:
-    return int(last_commit_metrics(spark, path, since_version).get("numOutputRows", 0))

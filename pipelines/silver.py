@@ -97,7 +97,7 @@ def validate_dates(spark: SparkSession, root: str, bronze: DataFrame, dates: lis
     path = table_path(root, VALIDATED_TABLE)
     validated = _validated_columns(validate_events(bronze))
     ensure_table(spark, path, validated.schema, partition_by=("ingest_date",))
-    previous = table_version(spark, path)
+    previous = table_version(path)
     replace_partitions(validated, path, "ingest_date", dates)
     return previous
 

@@ -104,7 +104,7 @@ def test_subsets_match_the_full_table(spark, examples_dir):
 def test_late_events_update_exactly_the_rows_that_depend_on_them(spark, lakehouse, tmp_path):
     root = copy_lakehouse(lakehouse, tmp_path / "lakehouse")
     path = table_path(root, FEATURES_TABLE)
-    version = table_version(spark, path)
+    version = table_version(path)
     window_day = LAST_DAY - timedelta(days=20)  # inside the 28-day windows of 10-20..10-23
     reach_day = LAST_DAY - timedelta(days=33)  # outside: only days_since_last_login sees it
     next_day = LAST_DAY + timedelta(days=1)  # the greatest event_date grows
@@ -142,7 +142,7 @@ def test_late_events_update_exactly_the_rows_that_depend_on_them(spark, lakehous
 
     result = update_features(spark, root, {reach_day, window_day, next_day})
 
-    assert table_version(spark, path) == version + 1  # one commit
+    assert table_version(path) == version + 1  # one commit
     before, after = feature_rows(spark, root, version), feature_rows(spark, root)
     assert_same_rows(list(after.values()), list(rebuilt(spark, root).values()), USER_FEATURES)
     old_users = {user for user, _ in before}
@@ -179,7 +179,7 @@ def test_late_events_update_exactly_the_rows_that_depend_on_them(spark, lakehous
 
 def test_erased_user_disappears(spark, lakehouse, tmp_path):
     root = copy_lakehouse(lakehouse, tmp_path / "lakehouse")
-    version = table_version(spark, table_path(root, FEATURES_TABLE))
+    version = table_version(table_path(root, FEATURES_TABLE))
     user = "u-500003"  # signed up 2026-10-20, with api, ai and login activity
     dates: set[date] = set()
     for relative in SILVER_TABLES.values():
@@ -199,7 +199,7 @@ def test_erased_user_disappears(spark, lakehouse, tmp_path):
 
 
 def test_no_changes_writes_nothing(spark, lakehouse):
-    version = table_version(spark, table_path(lakehouse, FEATURES_TABLE))
+    version = table_version(table_path(lakehouse, FEATURES_TABLE))
     result = update_features(spark, lakehouse, set())
     assert result["as_of_dates"] == []
-    assert table_version(spark, table_path(lakehouse, FEATURES_TABLE)) == version
+    assert table_version(table_path(lakehouse, FEATURES_TABLE)) == version

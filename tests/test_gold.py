@@ -272,7 +272,7 @@ def test_first_signup_rule(spark):
 def test_late_events_update_only_the_rows_that_depend_on_them(spark, lakehouse, tmp_path):
     root = copy_lakehouse(lakehouse, tmp_path / "lakehouse")
     paths = {t: table_path(root, GOLD_TABLES[t]) for t in GOLD}
-    versions = {t: table_version(spark, p) for t, p in paths.items()}
+    versions = {t: table_version(p) for t, p in paths.items()}
     tenant = "t-0009"  # active on LATE_DAY + 1, + 10 and + 16 in the example
     signup_day = date(2026, 10, 5)
     late = {"ingest_date": date(2026, 10, 24), "event_version": 1}
@@ -329,7 +329,7 @@ def test_late_events_update_only_the_rows_that_depend_on_them(spark, lakehouse, 
     before = {t: gold_rows(spark, root, t, versions[t]) for t in GOLD}
     after = {t: gold_rows(spark, root, t) for t in GOLD}
     for table in GOLD:
-        assert table_version(spark, paths[table]) <= versions[table] + 1  # one commit at most
+        assert table_version(paths[table]) <= versions[table] + 1  # one commit at most
         assert_same_table(after[table], rebuilt(spark, root, table), GOLD[table])
 
     # dau/wau/mau: the late user counts on LATE_DAY and in the windows that hold it.
@@ -361,9 +361,7 @@ def test_late_events_update_only_the_rows_that_depend_on_them(spark, lakehouse, 
 
 
 def test_no_changes_writes_nothing(spark, lakehouse):
-    versions = {t: table_version(spark, table_path(lakehouse, GOLD_TABLES[t])) for t in GOLD}
+    versions = {t: table_version(table_path(lakehouse, GOLD_TABLES[t])) for t in GOLD}
     result = update_gold(spark, lakehouse, set())
     assert all(r["rows_written"] == 0 for r in result.values())
-    assert versions == {
-        t: table_version(spark, table_path(lakehouse, GOLD_TABLES[t])) for t in GOLD
-    }
+    assert versions == {t: table_version(table_path(lakehouse, GOLD_TABLES[t])) for t in GOLD}

@@ -52,7 +52,7 @@ def test_a_blocking_check_failure_skips_the_steps_that_need_it(
 
     monkeypatch.setattr(plan, "write_silver", write_then_corrupt)
     gold = table_path(str(root), GOLD_TABLES["api_usage_daily"])
-    before = table_version(spark, gold)
+    before = table_version(gold)
     settings = plan.RunSettings(str(landing), str(root))
     outcome = plan.run_plan(spark, settings, [day])
 
@@ -66,7 +66,7 @@ def test_a_blocking_check_failure_skips_the_steps_that_need_it(
         "features": "skipped",
         "publish": "skipped",
     }
-    assert table_version(spark, gold) == before  # gold was not touched
+    assert table_version(gold) == before  # gold was not touched
 
 
 def test_unknown_steps_are_a_user_error(spark, tmp_path):
