@@ -61,12 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The run plan in this process: every step and check, as Dagster and Databricks run them."""
+    from pipelines.checks import preload
     from pipelines.plan import run_plan
     from pipelines.spark import get_spark
 
     settings = run_settings(args)
     dates = resolve_dates(settings.landing, requested_dates(args))
     ensure_writable(settings.root)
+    preload()
     say = print_progress
     span = dates[0].isoformat() if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
     say(f"run {span}: bronze -> silver -> gold, features -> publish, with checks")

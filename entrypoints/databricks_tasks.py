@@ -32,6 +32,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.changes import ALL, Changes
+from pipelines.checks import preload
 from pipelines.config import UserError
 from pipelines.delta_io import ensure_table, read_table, table_exists, table_path
 from pipelines.landing import fingerprint, list_landing_files
@@ -101,6 +102,7 @@ def _bronze_silver(args: argparse.Namespace) -> int:
     # Check the user's inputs before paying for a Spark start.
     dates = resolve_dates(settings.landing, requested_dates(args))
     ensure_writable(settings.root)
+    preload()
     spark = get_spark()
     if args.changed_only:
         dates = changed_ingest_dates(spark, settings, dates)
@@ -138,6 +140,7 @@ def _bronze_silver(args: argparse.Namespace) -> int:
 def _consumer(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         settings = run_settings(args, need_landing=False)
+        preload()
         spark = get_spark()
         dates, batches = pending_dates(spark, settings.root, name)
         changes = Changes(event_dates=ALL if args.full_rebuild else dates)

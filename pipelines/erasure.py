@@ -258,6 +258,7 @@ def add_arguments(parser) -> None:  # noqa: ANN001 - argparse.ArgumentParser
 
 
 def run_from_args(args) -> int:  # noqa: ANN001 - argparse.Namespace
+    from pipelines.checks import preload
     from pipelines.options import run_settings
     from pipelines.spark import get_spark
     from pipelines.storage_checks import ensure_writable
@@ -266,6 +267,7 @@ def run_from_args(args) -> int:  # noqa: ANN001 - argparse.Namespace
     subject_hash(args.user_id)  # fail early without the salt
     list_ingest_dates(settings.landing)
     ensure_writable(settings.root)
+    preload()  # the re-processing runs every check
     result = forget_user(
         get_spark(),
         settings.landing,
