@@ -1,4 +1,4 @@
-"""Bronze: every non-blank landing line, exactly as read, one row per record (§1, §5)."""
+"""Bronze: read the landing files of some ingest dates and replace their bronze partitions."""
 
 from __future__ import annotations
 
@@ -10,34 +10,19 @@ from pyspark.sql import functions as F
 from pipelines.delta_io import ensure_table, read_table, replace_partitions, table_path
 from pipelines.landing import LandingFile
 from schemas.tables import BRONZE_EVENTS, BRONZE_TABLE
-
-LINE_BREAK = r"\r\n|\r|\n"
-SOURCE_FILE = r"(ingest_date=\d{4}-\d{2}-\d{2}/[^/]+)$"
+from transformations.bronze import landing_lines
 
 
 def read_landing_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     """One row per non-blank line of the given files, with its file and 1-based line number.
 
-    Each file is read whole (`wholetext`, gzip decoded by its extension) and split here, so
-    line numbers are exact and stable across runs: they identify a record for dedup ties.
+    Each file is read whole (`wholetext`, gzip decoded by its extension) and cut into lines
+    by `transformations.bronze.landing_lines`, so line numbers are exact and stable.
     """
     if not files:
         return spark.createDataFrame([], BRONZE_EVENTS)
     text = spark.read.text([f.path for f in files], wholetext=True)
-    source = F.regexp_extract(F.col("_metadata.file_path"), SOURCE_FILE, 1)
-    lines = text.select(
-        source.alias("source_file"),
-        F.posexplode(F.split(F.col("value"), LINE_BREAK, -1)).alias("pos", "raw"),
-    )
-    return lines.where(~F.col("raw").rlike(r"^(?U)\s*$")).select(
-        F.to_date(F.regexp_extract("source_file", r"ingest_date=(\d{4}-\d{2}-\d{2})", 1)).alias(
-            "ingest_date"
-        ),
-        F.col("source_file"),
-        (F.col("pos") + 1).cast("long").alias("line_number"),
-        F.col("raw"),
-        F.current_timestamp().alias("ingested_at"),
-    )
+    return landing_lines(text.select(F.col("_metadata.file_path").alias("file_path"), "value"))
 
 
 def write_bronze(

@@ -119,10 +119,6 @@ def _inputs_for(table: str, inputs: list[DataFrame], dates: set[date]) -> list[D
     """Inputs cut to what these gold dates need, so Delta reads only those partitions."""
     needed = sorted(T.required_event_dates(table, dates))
     if table == "signups_daily":
-        # The first-signup rule needs the whole signup history of the users concerned
-        # (two narrow columns of the smallest silver table), not just these dates.
         (signups,) = inputs
-        users = signups.where(F.col("event_date").isin(needed)).select("user_id").distinct()
-        history = signups.where(F.col("event_date") <= max(needed))
-        return [history.join(users, "user_id", "left_semi")]
+        return [T.signup_history(signups, needed)]
     return [df.where(F.col("event_date").isin(needed)) for df in inputs]

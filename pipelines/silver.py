@@ -42,7 +42,13 @@ from schemas.tables import (
     SILVER_TABLES,
     VALIDATED_TABLE,
 )
-from transformations.silver import mark_winners, silver_table
+from transformations.silver import (
+    duplicate_rows,
+    mark_winners,
+    silver_table,
+    stale_ids,
+    touched_events,
+)
 from transformations.validation import validate_events
 
 
@@ -201,16 +207,7 @@ def _publish_silver(
 
     valid = validated.where(F.col("reason").isNull())
     before = read_table(spark, table_path(root, VALIDATED_TABLE), version=previous)
-    touched = (
-        valid.where(F.col("ingest_date").isin(dates))
-        .select("event_id", "event_date", "event_type")
-        .unionByName(
-            before.where(F.col("reason").isNull() & F.col("ingest_date").isin(dates)).select(
-                "event_id", "event_date", "event_type"
-            )
-        )
-        .distinct()
-    )
+    touched = touched_events(valid, before.where(F.col("reason").isNull()), dates)
     touched_ids = touched.select("event_id").distinct()
     candidates = (
         valid.join(F.broadcast(passed_dates(spark, root)), "ingest_date", "left_semi")
@@ -244,12 +241,8 @@ def _merge_silver(
     typed_ids: DataFrame,
     changed_dates: set[date],
 ) -> dict[str, int]:
-    """Upsert each table's winners; delete its touched ids that no longer win there.
-
-    An id can only be in a table if one of its copies has that type, so the deletes are
-    the ids with a copy of this type (among touched records and candidates) that do not
-    win as this type (they lost to another copy, or their date is held back).
-    """
+    """Upsert each table's winners; delete its touched ids that no longer win there
+    (`transformations.silver.stale_ids`)."""
     winners = candidates.where("is_winner")
     per_type = {
         r["event_type"]: r["count"] for r in winners.groupBy("event_type").count().collect()
@@ -260,16 +253,7 @@ def _merge_silver(
         path = table_path(root, SILVER_TABLES[table])
         ensure_table(spark, path, SILVER[table], partition_by=("event_date",))
         upserts = silver_table(winners, table).withColumn("_delete", F.lit(False))
-        stale = (
-            typed_ids.where(F.col("event_type") == event_type)
-            .select("event_id")
-            .distinct()
-            .join(
-                winners.where(F.col("event_type") == event_type).select("event_id"),
-                "event_id",
-                "left_anti",
-            )
-        )
+        stale = stale_ids(typed_ids, winners, event_type)
         deletes = stale.select(
             *[
                 (F.col("event_id") if f.name == "event_id" else F.lit(None).cast(f.dataType)).alias(
@@ -302,18 +286,7 @@ def _merge_quarantine(
     ensure_table(spark, path, QUARANTINE_EVENTS, partition_by=("ingest_date",))
     columns = [f.name for f in QUARANTINE_EVENTS.fields]
     rejected = validated.where(F.col("ingest_date").isin(dates) & F.col("reason").isNotNull())
-    bronze = read_table(spark, table_path(root, BRONZE_TABLE)).select(*RECORD_KEY, "raw")
-    duplicates = (
-        candidates.where(~F.col("is_winner"))
-        .select(*RECORD_KEY, "event_id", "event_type")
-        .join(bronze, list(RECORD_KEY))
-        .withColumns(
-            {
-                "reason": F.lit("duplicate"),
-                "detail": F.lit("event_id already kept from an earlier or equal ingest_date"),
-            }
-        )
-    )
+    duplicates = duplicate_rows(candidates, read_table(spark, table_path(root, BRONZE_TABLE)))
     desired = rejected.select(*columns).unionByName(duplicates.select(*columns))
     desired = _materialize(spark, f"{scratch}/quarantine", desired)
     current = read_table(spark, path)

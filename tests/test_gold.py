@@ -264,6 +264,13 @@ def test_first_signup_rule(spark):
         (date(2026, 10, 5), "free", "FR", 1),
         (date(2026, 10, 8), "pro", "US", 1),
     ]
+    # Rebuilding only Oct 8 needs u-1's earlier signup too, or "c" would count as first.
+    oct8 = [date(2026, 10, 8)]
+    history = T.signup_history(signups, oct8)
+    assert sorted(r.event_id for r in history.collect()) == ["a", "b", "c", "d"]
+    only = rows_of(T.signups_daily(history, dates=oct8), GOLD["signups_daily"])
+    assert only == [(date(2026, 10, 8), "pro", "US", 1)]
+    assert T.signup_history(signups.where("user_id = 'u-2'"), oct8).count() == 1
 
 
 # --- incremental ----------------------------------------------------------------------------

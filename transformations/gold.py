@@ -188,6 +188,16 @@ def signups_daily(signups: DataFrame, dates: Iterable[date] | None = None) -> Da
     return conform(out, GOLD["signups_daily"])
 
 
+def signup_history(signups: DataFrame, event_dates: Iterable[date]) -> DataFrame:
+    """What `signups_daily` needs for these event dates: the first-signup rule looks at
+    the whole signup history (up to the last of them) of the users who signed up on them,
+    not just at these dates."""
+    dates = sorted(set(event_dates))
+    users = signups.where(F.col("event_date").isin(dates)).select("user_id").distinct()
+    history = signups.where(F.col("event_date") <= dates[-1])
+    return history.join(users, "user_id", "left_semi")
+
+
 def first_signups(signups: DataFrame) -> DataFrame:
     """Each user's first signup: smallest occurred_at, ties broken by smallest event_id.
 
