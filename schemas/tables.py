@@ -170,7 +170,7 @@ VALIDATED_TABLE = "_internal/validated_events"  # rule 1-8 outcome of every bron
 INGEST_LOG_TABLE = "_internal/ingest_log"  # the §4 gate of each ingest date, as last run
 PENDING_TABLE = "_internal/pending_event_dates"  # changed event dates between job tasks
 AUDIT_TABLE = "_internal/erasure_audit"  # GDPR erasures, by salted subject hash
-SCRATCH_DIR = "_internal/tmp"  # a run's intermediate results, removed at its end
+SCRATCH_DIR = "_internal/tmp"  # scratch tables of runs before local checkpoints (maintenance skips)
 
 # One record: one line of one landing file (bronze, quarantine and dedup ties use it).
 RECORD_KEY = ("ingest_date", "source_file", "line_number")
