@@ -197,7 +197,8 @@ def _publish_silver(
 
     valid = validated.where(F.col("reason").isNull())
     before = read_table(spark, table_path(root, VALIDATED_TABLE), version=previous)
-    touched = touched_events(valid, before.where(F.col("reason").isNull()), dates)
+    # Used by every table's deletes, the candidates and quarantine: computed once.
+    touched = _materialize(touched_events(valid, before.where(F.col("reason").isNull()), dates))
     touched_ids = touched.select("event_id").distinct()
     candidates = (
         valid.join(F.broadcast(passed_dates(spark, root)), "ingest_date", "left_semi")
@@ -210,8 +211,10 @@ def _publish_silver(
     changed = {r["event_date"] for r in dates_of.distinct().collect()}
     changed.discard(None)
 
-    typed_ids = touched.select("event_id", "event_type").unionByName(
-        candidates.select("event_id", "event_type")
+    typed_ids = _materialize(
+        touched.select("event_id", "event_type")
+        .unionByName(candidates.select("event_id", "event_type"))
+        .distinct()
     )
     silver_written = _merge_silver(spark, root, candidates, typed_ids, changed)
     quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates)
