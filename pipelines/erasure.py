@@ -211,9 +211,9 @@ def forget_user(
         settings = RunSettings(landing, root, threshold, data_docs_dir)
         result.runs.append(run_plan(spark, settings, days, launcher="erasure"))
 
+    counts_after = _row_counts(spark, root, user_id)
     result.rows_removed = {
-        table: count - _row_counts(spark, root, user_id).get(table, 0)
-        for table, count in counts_before.items()
+        table: count - counts_after.get(table, 0) for table, count in counts_before.items()
     }
     result.files_vacuumed = purge(spark, root)
     remove_docs_mentioning(root, user_id)
