@@ -80,7 +80,7 @@ def plan_run(context: Any, spark: Any, lakehouse: Any, changes: Changes | None =
     settings = RunSettings(
         lakehouse.landing, lakehouse.root, lakehouse.gate_threshold, lakehouse.data_docs_dir
     )
-    return Run(spark.session(), settings, outcome, context.log.info)
+    return Run(spark.session(), settings, lakehouse.track(outcome), context.log.info)
 
 
 def written_dates(recorded: Mapping[str, Mapping[str, Any]], key: str, partitions: int) -> Dates:

@@ -195,7 +195,7 @@ def suite_check(target: SuiteTarget, partitions: PartitionsDefinition) -> AssetC
     ) -> AssetCheckResult:
         ctx = check_context(context, spark, lakehouse)
         (result,) = target.run(ctx, run_changes(context))
-        return to_dagster(result)
+        return to_dagster(lakehouse.tracked(result))
 
     return gx_suite
 
@@ -219,7 +219,9 @@ def reconcile_check(partitions: PartitionsDefinition) -> AssetChecksDefinition:
         ctx = check_context(context, spark, lakehouse)
         for result in checks.reconciliation(ctx, run_changes(context)):
             key = table_key(result.target)
-            yield to_dagster(result, asset_key=key, check_name="reconciles_with_silver")
+            yield to_dagster(
+                lakehouse.tracked(result), asset_key=key, check_name="reconciles_with_silver"
+            )
 
     return reconcile
 
@@ -238,7 +240,7 @@ def gate_check(partitions: PartitionsDefinition) -> AssetChecksDefinition:
     ) -> AssetCheckResult:
         ctx = check_context(context, spark, lakehouse)
         (result,) = checks.batch_gate(ctx, run_changes(context))
-        return to_dagster(result)
+        return to_dagster(lakehouse.tracked(result))
 
     return batch_gate
 
@@ -257,7 +259,7 @@ def conservation_check(partitions: PartitionsDefinition) -> AssetChecksDefinitio
     ) -> AssetCheckResult:
         ctx = check_context(context, spark, lakehouse)
         (result,) = checks.conservation(ctx, run_changes(context))
-        return to_dagster(result)
+        return to_dagster(lakehouse.tracked(result))
 
     return conservation
 

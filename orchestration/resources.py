@@ -14,8 +14,11 @@ from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
+from orchestration.jobs import JOB_NAME
+from pipelines.checks import CheckResult
 from pipelines.config import SparkSettings, gate_threshold_from_env, parse_spark_conf
 from pipelines.options import data_docs_dir
+from pipelines.plan import PlanOutcome
 from pipelines.spark import get_spark
 
 DEFAULT_LANDING = "local/landing"
@@ -93,7 +96,14 @@ class SparkResource(ConfigurableResource):
 
 
 class LakehouseResource(ConfigurableResource):
-    """Where the landing zone and the lakehouse are, and the §4 batch gate threshold."""
+    """Where the landing zone and the lakehouse are, and the §4 batch gate threshold.
+
+    It also gathers what the run's steps and checks did (`track`, `tracked`) and, when
+    the run's process ends (`teardown_after_execution`: once per run, the job uses the
+    in-process executor), appends one row for the whole Dagster run to the run ledger
+    `_internal/runs` and alerts, as `lakehouse run` does (pipelines/ledger.py). So runs
+    from the schedule, the sensor and UI backfills are in the ledger too.
+    """
 
     landing: str = DEFAULT_LANDING
     root: str = DEFAULT_ROOT
@@ -101,9 +111,32 @@ class LakehouseResource(ConfigurableResource):
     # GX Data Docs folder; default `<root>/_data_docs` for a local lakehouse, "off" for none.
     data_docs: str = ""
 
+    _outcomes: list[PlanOutcome] = PrivateAttr(default_factory=list)
+    _checks: list[CheckResult] = PrivateAttr(default_factory=list)
+
     @property
     def data_docs_dir(self) -> str | None:
         return data_docs_dir(self.data_docs, self.root)  # as `lakehouse run` decides it
+
+    def track(self, outcome: PlanOutcome) -> PlanOutcome:
+        """Remember a step's outcome for the run's ledger row."""
+        self._outcomes.append(outcome)
+        return outcome
+
+    def tracked(self, result: CheckResult) -> CheckResult:
+        """Remember a check's result for the run's ledger row."""
+        self._checks.append(result)
+        return result
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        run = context.run
+        if run is None or run.job_name != JOB_NAME or not self._outcomes:
+            return  # not a lakehouse run (maintenance records itself), or nothing ran
+        try:
+            record_dagster_run(self.root, run.run_id, self._outcomes, self._checks, log=context.log)
+        finally:  # a resource object reused for the next run starts empty
+            self._outcomes.clear()
+            self._checks.clear()
 
 
 def default_resources() -> dict[str, ConfigurableResource]:
@@ -132,3 +165,37 @@ def default_resources() -> dict[str, ConfigurableResource]:
         ),
         "storage": storage,
     }
+
+
+def record_dagster_run(
+    root: str,
+    run_id: str,
+    outcomes: list[PlanOutcome],
+    checks: list[CheckResult],
+    log: Any = None,
+) -> None:
+    """Append one ledger row for a Dagster run from its steps' outcomes; never raises."""
+    from pipelines.ledger import CheckRecord, RunRecord, finish_run
+
+    try:
+        session = SparkSession.getActiveSession()
+        if session is None:  # no step got as far as Spark: nothing to record with
+            return
+        merged = PlanOutcome(
+            run_id=run_id,
+            launcher="dagster",
+            dates=sorted({d for o in outcomes for d in o.dates}),
+            started_at=min(o.started_at for o in outcomes),
+        )
+        for outcome in outcomes:
+            merged.steps.update(outcome.steps)
+            merged.unreadable.update(outcome.unreadable)
+            merged.silver = merged.silver or outcome.silver
+        record = RunRecord.from_outcome(merged)
+        # Dagster runs checks as their own steps, not inside the plan's steps.
+        record.checks = [CheckRecord.from_result(c) for c in checks]
+        record.status = None
+        finish_run(session, root, record.finish())
+    except Exception as failure:  # the ledger must never fail the run it records
+        if log is not None:
+            log.error(f"could not record run {run_id} in the ledger: {failure}")

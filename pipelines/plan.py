@@ -347,28 +347,44 @@ def run_plan(
             outcome.steps[name] = StepOutcome(name, status="skipped")
             continue
         run.say(f"  {name} ...")
-        started = time.perf_counter()
         try:
-            step = STEP_FUNCTIONS[name](run)
-            step.status = "succeeded"
+            step = execute_step(run, name)
         except UserError:
             raise
         except Exception as error:  # recorded for the ledger and alerts, then re-raised
-            step = StepOutcome(name, status="failed", error=f"{type(error).__name__}: {error}")
-            step.seconds = time.perf_counter() - started
-            outcome.steps[name] = step
             outcome.ended_at = datetime.now(UTC)
-            run.say(f"  {name} FAILED: {step.error.splitlines()[0]}")
+            run.say(f"  {name} FAILED: {outcome.steps[name].error.splitlines()[0]}")
             record_run(spark, settings.root, outcome, error)
             raise
-        step.seconds = time.perf_counter() - started
-        outcome.steps[name] = step
         run.say(f"  {name} done in {step.seconds:.1f}s")
         if with_checks:
             step.checks = run_checks(run, name)
     outcome.ended_at = datetime.now(UTC)
     record_run(spark, settings.root, outcome)
     return outcome
+
+
+def execute_step(run: Run, name: str) -> StepOutcome:
+    """Run one step of the plan, timed, and keep its outcome in `run.outcome.steps`.
+
+    A failure is kept as a failed step (for the ledger and alerts) and re-raised; a
+    user's mistake (`UserError`) is only re-raised. `run_plan` and the Dagster assets
+    both run steps through here.
+    """
+    started = time.perf_counter()
+    try:
+        step = STEP_FUNCTIONS[name](run)
+        step.status = "succeeded"
+    except UserError:
+        raise
+    except Exception as error:
+        step = StepOutcome(name, status="failed", error=f"{type(error).__name__}: {error}")
+        step.seconds = time.perf_counter() - started
+        run.outcome.steps[name] = step
+        raise
+    step.seconds = time.perf_counter() - started
+    run.outcome.steps[name] = step
+    return step
 
 
 def record_run(

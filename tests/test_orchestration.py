@@ -16,11 +16,12 @@ from dagster import AssetKey, AssetRecordsFilter
 from pyspark.sql import SparkSession
 
 import pipelines.plan as plan
+from orchestration.delta_rs import read_table
 from orchestration.home import open_instance
 from orchestration.keys import BRONZE, FEATURES, GOLD, QUARANTINE, SILVER
 from orchestration.runner import RunOutcome, run_lakehouse
 from pipelines.delta_io import table_path
-from schemas.tables import GOLD_TABLES, SILVER_TABLES
+from schemas.tables import GOLD_TABLES, RUNS_TABLE, SILVER_TABLES
 
 FIRST, SECOND, CORRUPTED = date(2026, 10, 20), date(2026, 10, 21), date(2026, 10, 23)
 
@@ -63,6 +64,37 @@ def test_two_partitions_go_through_every_layer(lakehouse: dict) -> None:
     assert "check silver/logins:gx_suite: passed" in text
     # GX Data Docs under the lakehouse folder
     assert (root / "_data_docs" / "index.html").is_file()
+
+
+def ledger_row(root: Path, run_id: str) -> dict:
+    rows = read_table(table_path(str(root), RUNS_TABLE)).to_pylist()
+    (row,) = [r for r in rows if r["run_id"] == run_id]
+    return row
+
+
+def test_the_dagster_run_is_one_row_of_the_ledger(lakehouse: dict) -> None:
+    (run_id,) = lakehouse["outcome"].run_ids
+    row = ledger_row(lakehouse["root"], run_id)
+    assert row["launcher"] == "dagster" and row["status"] == "succeeded"
+    assert row["ingest_dates"] == [FIRST, SECOND]
+    assert row["started_at"] < row["ended_at"]
+    steps = {s["name"]: s for s in row["steps"]}
+    assert {"bronze", "silver", "gold", "features"} <= set(steps)
+    assert all(s["status"] == "succeeded" for s in steps.values())
+    assert steps["bronze"]["rows_written"] > 0
+    assert [(g["ingest_date"], g["gate_passed"]) for g in row["gates"]] == [
+        (FIRST, True),
+        (SECOND, True),
+    ]
+    checks = {(c["target"], c["name"]): c for c in row["checks"]}
+    for key in [
+        ("silver/logins", "gx_suite"),
+        ("quarantine/events", "batch_gate"),
+        ("quarantine/events", "conservation"),
+        ("gold/revenue_daily", "reconciles_with_silver"),
+        ("features/user_features", "gx_suite"),
+    ]:
+        assert checks[key]["passed"], key
 
 
 def test_materializations_record_counts_reasons_and_dates(lakehouse: dict) -> None:
@@ -112,6 +144,11 @@ def test_a_corrupted_silver_row_blocks_gold(
     # silver itself was written (the check runs after it), quarantine and bronze too
     assert latest(lakehouse["root"], SILVER["api_requests"], CORRUPTED) is not None
     assert any(line.startswith("  gold/") and "not run" in line for line in lines)
+    (run_id,) = outcome.run_ids
+    row = ledger_row(lakehouse["root"], run_id)
+    assert row["status"] == "check_failed" and row["launcher"] == "dagster"
+    failed_checks = [c for c in row["checks"] if not c["passed"]]
+    assert ("silver/api_requests", True) in [(c["target"], c["blocking"]) for c in failed_checks]
 
 
 def test_cli_exit_code_follows_the_gate_and_the_checks(

@@ -54,10 +54,12 @@ def record_processed(spark: SparkSession, root: Path, prints: dict[date, str]) -
 
 
 def tick(setup: dict, cursor: str | None):
-    context = build_sensor_context(
+    # As a context manager: the lakehouse resource has a teardown (it records Dagster runs
+    # in the run ledger), and Dagster tears resources down when the context closes.
+    with build_sensor_context(
         cursor=cursor, resources=setup["resources"], instance=setup["instance"]
-    )
-    return setup["sensor"](context), context
+    ) as context:
+        return setup["sensor"](context), context
 
 
 def requested_dates(result) -> list[date]:
@@ -121,12 +123,12 @@ def test_a_fresh_lakehouse_is_one_run_over_the_range(setup: dict) -> None:
 
 def test_the_schedule_runs_yesterday(setup: dict) -> None:
     def evaluate(when: datetime):
-        context = build_schedule_context(
+        with build_schedule_context(
             scheduled_execution_time=when,
             resources=setup["resources"],
             instance=setup["instance"],
-        )
-        return setup["schedule"](context)
+        ) as context:
+            return setup["schedule"](context)
 
     request = evaluate(datetime(2026, 10, 22, 0, 30, tzinfo=UTC))
     assert isinstance(request, RunRequest) and request.partition_key == "2026-10-21"

@@ -14,7 +14,7 @@ from orchestration.batches import GOLD_DATES, latest_metadata, plan_run, written
 from orchestration.keys import ADX_PUBLISH, GOLD
 from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.changes import Changes
-from pipelines.plan import publish_step
+from pipelines.plan import execute_step
 
 
 def build_adx(partitions: PartitionsDefinition) -> AssetsDefinition:
@@ -37,7 +37,7 @@ def build_adx(partitions: PartitionsDefinition) -> AssetsDefinition:
             changes.gold_dates[table] = written_dates(
                 recorded, GOLD_DATES, len(context.partition_keys)
             )
-        step = publish_step(plan_run(context, spark, lakehouse, changes))
+        step = execute_step(plan_run(context, spark, lakehouse, changes), "publish")
         detail = step.detail
         metadata = {"published": detail["published"], "tables": len(detail.get("rows", {}))}
         if detail["published"]:

@@ -14,7 +14,7 @@ from orchestration.batches import FINGERPRINTS, INGEST_DATES, iso, plan_run
 from orchestration.keys import BRONZE
 from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.delta_io import table_path
-from pipelines.plan import bronze_step
+from pipelines.plan import execute_step
 from pipelines.storage_checks import ensure_writable
 from schemas.tables import BRONZE_TABLE
 
@@ -34,7 +34,7 @@ def build_bronze(partitions: PartitionsDefinition) -> AssetsDefinition:
     ) -> MaterializeResult:
         ensure_writable(lakehouse.root)
         run = plan_run(context, spark, lakehouse)
-        step = bronze_step(run)
+        step = execute_step(run, "bronze")
         written = run.changes.ingest_dates
         # A date without record files (no folder, or only _SUCCESS / *.tmp) is left alone,
         # as the sensor does: an empty batch would only fail the bronze suite.

@@ -16,7 +16,7 @@ from orchestration.keys import FEATURES, SILVER
 from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.changes import Changes, to_json
 from pipelines.delta_io import read_table, table_path
-from pipelines.plan import features_step
+from pipelines.plan import execute_step
 from schemas.tables import FEATURES_TABLE
 
 INPUTS = ("signups", "logins", "api_requests", "ai_completions")
@@ -37,7 +37,7 @@ def build_features(partitions: PartitionsDefinition) -> AssetsDefinition:
     ) -> MaterializeResult:
         changed = changed_event_dates(context, SILVER["signups"])
         run = plan_run(context, spark, lakehouse, Changes(event_dates=changed))
-        step = features_step(run)
+        step = execute_step(run, "features")
         path = table_path(lakehouse.root, FEATURES_TABLE)
         return MaterializeResult(
             metadata={

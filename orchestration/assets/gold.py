@@ -26,7 +26,7 @@ from orchestration.keys import GOLD, SILVER
 from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.changes import Changes, to_json
 from pipelines.delta_io import read_table, table_path
-from pipelines.plan import gold_step
+from pipelines.plan import execute_step
 from schemas.tables import GOLD_TABLES
 
 # Every gold table depends on every silver table: `update_gold` reads them all (the greatest
@@ -71,7 +71,7 @@ def build_gold(partitions: PartitionsDefinition) -> AssetsDefinition:
         if changed is None:
             context.log.info("no silver record for some partition: rebuilding gold fully")
         run = plan_run(context, spark, lakehouse, Changes(event_dates=changed))
-        step = gold_step(run)
+        step = execute_step(run, "gold")
         for table, key in GOLD.items():
             info = step.detail.get(table, {})
             path = table_path(lakehouse.root, GOLD_TABLES[table])

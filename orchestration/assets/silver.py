@@ -36,7 +36,7 @@ from orchestration.resources import LakehouseResource, SparkResource
 from pipelines.changes import Changes
 from pipelines.delta_io import read_table, table_exists, table_path
 from pipelines.landing import list_ingest_dates
-from pipelines.plan import silver_step
+from pipelines.plan import execute_step
 from pipelines.silver import SilverResult
 from schemas.tables import QUARANTINE_TABLE, SILVER_TABLES
 
@@ -74,7 +74,7 @@ def build_silver(partitions: PartitionsDefinition) -> AssetsDefinition:
     ) -> Iterator[MaterializeResult]:
         dates, fingerprints = bronze_batch(context, lakehouse.landing)
         run = plan_run(context, spark, lakehouse, Changes(dates, fingerprints))
-        silver_step(run)
+        execute_step(run, "silver")
         session, result = run.spark, run.outcome.silver
         for day in result.failed_dates if result else []:
             outcome = result.outcomes[day]
