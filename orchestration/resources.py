@@ -130,11 +130,13 @@ class LakehouseResource(ConfigurableResource):
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         run = context.run
-        if run is None or run.job_name != JOB_NAME or not self._outcomes:
-            return  # not a lakehouse run (maintenance records itself), or nothing ran
         try:
-            record_dagster_run(self.root, run.run_id, self._outcomes, self._checks, log=context.log)
-        finally:  # a resource object reused for the next run starts empty
+            # Not a lakehouse run (maintenance records itself), or no step ran: no row.
+            if run is not None and run.job_name == JOB_NAME and self._outcomes:
+                record_dagster_run(
+                    self.root, run.run_id, self._outcomes, self._checks, log=context.log
+                )
+        finally:  # a resource object reused for the next run starts empty, whatever ran
             self._outcomes.clear()
             self._checks.clear()
 
@@ -194,8 +196,8 @@ def record_dagster_run(
         record = RunRecord.from_outcome(merged)
         # Dagster runs checks as their own steps, not inside the plan's steps.
         record.checks = [CheckRecord.from_result(c) for c in checks]
-        record.status = None
-        finish_run(session, root, record.finish())
+        record.status = None  # derived again by finish_run, now with the checks
+        finish_run(session, root, record)
     except Exception as failure:  # the ledger must never fail the run it records
         if log is not None:
             log.error(f"could not record run {run_id} in the ledger: {failure}")
