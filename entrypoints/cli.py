@@ -94,7 +94,7 @@ def report(outcome: PlanOutcome, threshold: float) -> None:
         print(
             f"lakehouse: gate failed for ingest date {day}: {gate.failed_share:.1%} of "
             f"{gate.records} records failed (threshold {threshold:.0%}); top reasons: "
-            f"{gate.top_reasons()}. Its valid records are held back.",
+            f"{gate.top_reasons}. Its valid records are held back.",
             file=sys.stderr,
         )
     for day, files in sorted(outcome.unreadable.items()):

@@ -130,7 +130,7 @@ def _bronze_silver(args: argparse.Namespace) -> int:
         gate = outcome.silver.outcomes[day]
         print(
             f"lakehouse: gate failed for ingest date {day}: {gate.failed_share:.1%} failed "
-            f"(threshold {settings.gate_threshold:.0%}); top reasons: {gate.top_reasons()}",
+            f"(threshold {settings.gate_threshold:.0%}); top reasons: {gate.top_reasons}",
             file=sys.stderr,
         )
     held_back = bool(outcome.failed_dates or outcome.unreadable)

@@ -9,7 +9,8 @@ structs; no deletion vectors, no column mapping), so delta-rs, Power BI, DuckDB 
 read it as well as Spark. One append commit per run: concurrent runs never conflict.
 
 The records here are plain dataclasses (no Dagster), filled by any launcher, e.g. from a
-`pipelines.plan.PlanOutcome` with `RunRecord.from_outcome`.
+`pipelines.plan.PlanOutcome` with `RunRecord.from_outcome`; a run's gates are the
+`transformations.gate.GateOutcome`s silver decided, stored as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pyspark.sql import functions as F
 
 from pipelines.delta_io import ensure_table, read_table, retry_on_conflict, table_exists, table_path
 from schemas.tables import INGEST_LOG_TABLE, RUNS, RUNS_TABLE
+from transformations.gate import ROW_FIELDS, GateOutcome
 
 log = logging.getLogger("lakehouse")
 
@@ -49,31 +51,6 @@ class StepRecord:
     def __post_init__(self) -> None:
         if self.status not in STEP_STATUSES:
             raise ValueError(f"step status must be one of {STEP_STATUSES}, got {self.status!r}")
-
-
-@dataclass
-class GateRecord:
-    """The §4 batch gate of one ingest date."""
-
-    ingest_date: date
-    records: int
-    failed: int
-    failed_share: float
-    gate_passed: bool
-    top_reasons: str = ""
-
-    @classmethod
-    def from_outcome(cls, outcome: Any) -> GateRecord:
-        """From a `pipelines.silver.DateOutcome` (or anything with its attributes)."""
-        reasons = outcome.top_reasons
-        return cls(
-            ingest_date=outcome.ingest_date,
-            records=int(outcome.records),
-            failed=int(outcome.failed),
-            failed_share=float(outcome.failed_share),
-            gate_passed=bool(outcome.gate_passed),
-            top_reasons=reasons() if callable(reasons) else str(reasons or ""),
-        )
 
 
 @dataclass
@@ -111,7 +88,7 @@ class RunRecord:
     ended_at: datetime | None = None
     status: str | None = None  # derived by finish() unless set
     steps: list[StepRecord] = field(default_factory=list)
-    gates: list[GateRecord] = field(default_factory=list)
+    gates: list[GateOutcome] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
     error: str | None = None
 
@@ -123,7 +100,7 @@ class RunRecord:
     # -- what went wrong ---------------------------------------------------------------
 
     @property
-    def held_back(self) -> list[GateRecord]:
+    def held_back(self) -> list[GateOutcome]:
         return [g for g in self.gates if not g.gate_passed]
 
     @property
@@ -181,9 +158,9 @@ class RunRecord:
         steps = outcome.steps.values() if isinstance(outcome.steps, dict) else outcome.steps
         silver = getattr(outcome, "silver", None)
         outcomes = sorted(silver.outcomes.items()) if silver else []
-        gates = [GateRecord.from_outcome(o) for _, o in outcomes]
+        gates = [o for _, o in outcomes]
         for day, files in sorted((getattr(outcome, "unreadable", None) or {}).items()):
-            gates.append(GateRecord(day, 0, 0, 0.0, False, f"unreadable: {', '.join(files)}"))
+            gates.append(GateOutcome.unreadable(day, files))
         failed = [s for s in steps if getattr(s, "status", "") == "failed"]
         if error is None and failed and getattr(failed[0], "error", None):
             error = f"{failed[0].name}: {failed[0].error}"
@@ -220,17 +197,7 @@ class RunRecord:
                 (s.name, _float(s.seconds), _int(s.rows_read), _int(s.rows_written), s.status)
                 for s in self.steps
             ],
-            [
-                (
-                    g.ingest_date,
-                    _int(g.records),
-                    _int(g.failed),
-                    _float(g.failed_share),
-                    bool(g.gate_passed),
-                    g.top_reasons,
-                )
-                for g in self.gates
-            ],
+            [g.as_row() for g in self.gates],
             [
                 (c.name, c.target, bool(c.passed), bool(c.blocking), c.description)
                 for c in self.checks
@@ -323,13 +290,13 @@ def _from_row(row: Any) -> RunRecord:
         ended_at=_from_micros(row["ended_us"]),
         status=row["status"],
         steps=[StepRecord(**s.asDict()) for s in row["steps"] or []],
-        gates=[GateRecord(**g.asDict()) for g in row["gates"] or []],
+        gates=[GateOutcome.from_row(g.asDict()) for g in row["gates"] or []],
         checks=[CheckRecord(**c.asDict()) for c in row["checks"] or []],
         error=row["error"],
     )
 
 
-def held_back_dates(spark: SparkSession, root: str) -> list[GateRecord]:
+def held_back_dates(spark: SparkSession, root: str) -> list[GateOutcome]:
     """Ingest dates whose latest gate outcome (`_internal/ingest_log`) held them back."""
     path = table_path(root, INGEST_LOG_TABLE)
     if not table_exists(path):
@@ -338,20 +305,10 @@ def held_back_dates(spark: SparkSession, root: str) -> list[GateRecord]:
         read_table(spark, path)
         .where(~F.col("gate_passed"))
         .orderBy("ingest_date")
-        .select("ingest_date", "records", "failed", "failed_share", "gate_passed", "top_reasons")
+        .select(*ROW_FIELDS)
         .collect()
     )
-    return [
-        GateRecord(
-            r["ingest_date"],
-            int(r["records"] or 0),
-            int(r["failed"] or 0),
-            float(r["failed_share"] or 0.0),
-            False,
-            r["top_reasons"] or "",
-        )
-        for r in rows
-    ]
+    return [GateOutcome.from_row(r.asDict()) for r in rows]
 
 
 # --- `lakehouse status` ----------------------------------------------------------------
@@ -370,7 +327,7 @@ def _dates(days: Iterable[date]) -> str:
     return f"{days[0]}..{days[-1]} ({len(days)})"
 
 
-def _gate_line(gate: GateRecord) -> str:
+def _gate_line(gate: GateOutcome) -> str:
     reasons = f"; top reasons: {gate.top_reasons}" if gate.top_reasons else ""
     return (
         f"{gate.ingest_date}: {gate.failed_share:.1%} of {gate.records} records failed "
@@ -378,7 +335,7 @@ def _gate_line(gate: GateRecord) -> str:
     )
 
 
-def format_status(runs: list[RunRecord], held_back: list[GateRecord]) -> str:
+def format_status(runs: list[RunRecord], held_back: list[GateOutcome]) -> str:
     """The text of `lakehouse status`: the last runs, then the dates still held back."""
     lines = []
     if runs:

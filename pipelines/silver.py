@@ -9,8 +9,7 @@ same whatever order the ingest dates were processed in, and however often.
 from __future__ import annotations
 
 import functools
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
@@ -39,6 +38,7 @@ from schemas.tables import (
     SILVER_TABLES,
     VALIDATED_TABLE,
 )
+from transformations.gate import GateOutcome
 from transformations.silver import (
     duplicate_rows,
     mark_winners,
@@ -50,35 +50,8 @@ from transformations.validation import validate_events
 
 
 @dataclass
-class DateOutcome:
-    ingest_date: date
-    records: int
-    failed: int
-    gate_passed: bool
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def failed_share(self) -> float:
-        return self.failed / self.records if self.records else 0.0
-
-    def top_reasons(self, n: int = 3) -> str:
-        top = Counter(self.reasons).most_common(n)
-        return ", ".join(f"{reason} {count}" for reason, count in top)
-
-    def as_dict(self) -> dict:
-        """The shape checks, Dagster metadata, the run ledger and alerts show."""
-        return {
-            "records": self.records,
-            "failed_rules_1_8": self.failed,
-            "failed_share": round(self.failed_share, 4),
-            "gate_passed": self.gate_passed,
-            "top_reasons": self.top_reasons(),
-        }
-
-
-@dataclass
 class SilverResult:
-    outcomes: dict[date, DateOutcome]
+    outcomes: dict[date, GateOutcome]
     changed_event_dates: set[date]
     silver_rows_written: dict[str, int]
     quarantine_rows_written: int
@@ -105,7 +78,7 @@ def validate_dates(spark: SparkSession, root: str, bronze: DataFrame, dates: lis
     return previous
 
 
-def gate(validated: DataFrame, dates: list[date], threshold: float) -> dict[date, DateOutcome]:
+def gate(validated: DataFrame, dates: list[date], threshold: float) -> dict[date, GateOutcome]:
     """Apply the batch gate (§4) per ingest date: failing share above threshold fails."""
     counts = (
         validated.where(F.col("ingest_date").isin(dates))
@@ -113,22 +86,16 @@ def gate(validated: DataFrame, dates: list[date], threshold: float) -> dict[date
         .count()
         .collect()
     )
-    outcomes = {d: DateOutcome(d, 0, 0, True) for d in dates}
+    by_date: dict[date, dict[str | None, int]] = {d: {} for d in dates}
     for row in counts:
-        outcome = outcomes[row["ingest_date"]]
-        outcome.records += row["count"]
-        if row["reason"] is not None:
-            outcome.failed += row["count"]
-            outcome.reasons[row["reason"]] = row["count"]
-    for outcome in outcomes.values():
-        outcome.gate_passed = outcome.failed_share <= threshold
-    return outcomes
+        by_date[row["ingest_date"]][row["reason"]] = row["count"]
+    return {d: GateOutcome.from_counts(d, c, threshold) for d, c in by_date.items()}
 
 
 def record_ingest_log(
     spark: SparkSession,
     root: str,
-    outcomes: dict[date, DateOutcome],
+    outcomes: dict[date, GateOutcome],
     threshold: float,
     fingerprints: dict[date, str],
 ) -> None:
@@ -142,7 +109,7 @@ def record_ingest_log(
             o.failed_share,
             threshold,
             o.gate_passed,
-            o.top_reasons(),
+            o.top_reasons,
             fingerprints.get(o.ingest_date, ""),
             None,
         )

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pipelines.alerts import WEBHOOK_ENV, alert_text, send_alert
-from pipelines.ledger import CheckRecord, GateRecord, RunRecord, StepRecord
+from pipelines.ledger import CheckRecord, RunRecord, StepRecord
+from transformations.gate import GateOutcome
 
 
 class Receiver:
@@ -68,9 +69,9 @@ def held_back_run() -> RunRecord:
         [date(2026, 10, 21), date(2026, 10, 22)],
         steps=[StepRecord("bronze", 3.0, None, 250), StepRecord("silver", 5.0, 250, 180)],
         gates=[
-            GateRecord(date(2026, 10, 21), 120, 6, 0.05, True, "missing_required_field 6"),
-            GateRecord(
-                date(2026, 10, 22), 130, 52, 0.4, False, "invalid_json 30, unknown_event_type 22"
+            GateOutcome(date(2026, 10, 21), 120, 6, True, "missing_required_field 6"),
+            GateOutcome(
+                date(2026, 10, 22), 130, 52, False, "invalid_json 30, unknown_event_type 22"
             ),
         ],
         checks=[CheckRecord("batch_gate", "silver", False, False, "2026-10-22 held back")],
@@ -83,7 +84,7 @@ def clean_run() -> RunRecord:
         "cli",
         [date(2026, 10, 21)],
         steps=[StepRecord("bronze", 1.0, None, 10)],
-        gates=[GateRecord(date(2026, 10, 21), 10, 0, 0.0, True, "")],
+        gates=[GateOutcome(date(2026, 10, 21), 10, 0, True, "")],
         checks=[CheckRecord("gx_suite", "silver/logins", True, True)],
     ).finish()
 

@@ -16,7 +16,6 @@ from pipelines.alerts import WEBHOOK_ENV
 from pipelines.delta_io import table_path
 from pipelines.ledger import (
     CheckRecord,
-    GateRecord,
     RunRecord,
     StepRecord,
     append_run,
@@ -26,6 +25,7 @@ from pipelines.ledger import (
     status_report,
 )
 from schemas.tables import INGEST_LOG, INGEST_LOG_TABLE, RUNS_TABLE
+from transformations.gate import GateOutcome
 
 HELD_BACK = date(2026, 10, 22)  # the contract example's date that fails the 25% gate
 
@@ -37,7 +37,7 @@ def two_runs() -> tuple[RunRecord, RunRecord]:
         [date(2026, 10, 21)],
         started_at=start,
         steps=[StepRecord("bronze", 1.5, None, 120), StepRecord("silver", 2.25, 120, 110)],
-        gates=[GateRecord(date(2026, 10, 21), 120, 10, 10 / 120, True, "invalid_json 10")],
+        gates=[GateOutcome(date(2026, 10, 21), 120, 10, True, "invalid_json 10")],
         checks=[CheckRecord("gx_suite", "silver/logins", True, True, None)],
     ).finish()
     clean.ended_at = start + timedelta(seconds=4)
@@ -47,8 +47,8 @@ def two_runs() -> tuple[RunRecord, RunRecord]:
         started_at=start + timedelta(hours=1),
         steps=[StepRecord("silver", 3.0, 260, 150), StepRecord("gold", 0.5, status="failed")],
         gates=[
-            GateRecord(HELD_BACK, 130, 52, 0.4, False, "invalid_json 30, bad_timestamp 22"),
-            GateRecord(date(2026, 10, 23), 130, 0, 0.0, True, ""),
+            GateOutcome(HELD_BACK, 130, 52, False, "invalid_json 30, bad_timestamp 22"),
+            GateOutcome(date(2026, 10, 23), 130, 0, True, ""),
         ],
         checks=[CheckRecord("reconciles_with_silver", "gold", False, True, "revenue off by 3")],
         error="gold: Py4JJavaError: disk full",

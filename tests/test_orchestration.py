@@ -157,12 +157,13 @@ def test_cli_exit_code_follows_the_gate_and_the_checks(
     """`lakehouse run` prints the §4 message for a gated date and exits 1; 0 when all pass."""
     import pipelines.plan as plan
     from entrypoints import cli
-    from pipelines.silver import DateOutcome, SilverResult
+    from pipelines.silver import SilverResult
+    from transformations.gate import GateOutcome
 
-    ok = DateOutcome(date(2026, 10, 21), 405, 15, True, {"invalid_payload": 6})
-    held = DateOutcome(date(2026, 10, 22), 400, 124, False, {"malformed_json": 60})
+    ok = GateOutcome(date(2026, 10, 21), 405, 15, True, "invalid_payload 6")
+    held = GateOutcome(date(2026, 10, 22), 400, 124, False, "malformed_json 60")
 
-    def outcome(*gates: DateOutcome) -> plan.PlanOutcome:
+    def outcome(*gates: GateOutcome) -> plan.PlanOutcome:
         result = plan.PlanOutcome("r", "cli", [g.ingest_date for g in gates], datetime.now(UTC))
         result.silver = SilverResult({g.ingest_date: g for g in gates}, set(), {}, 0)
         return result

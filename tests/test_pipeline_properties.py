@@ -76,7 +76,7 @@ def test_gate_holds_back_then_publishes_with_higher_threshold(spark, lakehouse_c
     failed = run_pipeline(spark, str(landing), str(root), [GATED])
     assert failed.failed_dates == [GATED]
     outcome = failed.silver.outcomes[GATED]
-    assert outcome.failed_share > 0.25 and outcome.top_reasons()
+    assert outcome.failed_share > 0.25 and outcome.top_reasons
 
     published = run_pipeline(spark, str(landing), str(root), [GATED], threshold=0.5)
     assert published.ok

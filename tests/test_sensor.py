@@ -25,7 +25,8 @@ from orchestration.partitions import (
 )
 from orchestration.resources import LakehouseResource
 from orchestration.sensors import due_dates, landing_fingerprints, processed_fingerprints
-from pipelines.silver import DateOutcome, record_ingest_log
+from pipelines.silver import record_ingest_log
+from transformations.gate import GateOutcome
 
 D20, D21, D22, D23 = (date(2026, 10, d) for d in (20, 21, 22, 23))
 
@@ -49,7 +50,7 @@ def setup(examples_dir: Path, tmp_path: Path) -> dict:
 
 def record_processed(spark: SparkSession, root: Path, prints: dict[date, str]) -> None:
     """What silver writes to the ingest log when it has processed these dates."""
-    outcomes = {d: DateOutcome(d, records=10, failed=0, gate_passed=True) for d in prints}
+    outcomes = {d: GateOutcome(d, records=10, failed=0, gate_passed=True) for d in prints}
     record_ingest_log(spark, str(root), outcomes, 0.25, prints)
 
 

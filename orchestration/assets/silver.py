@@ -80,7 +80,7 @@ def build_silver(partitions: PartitionsDefinition) -> AssetsDefinition:
             outcome = result.outcomes[day]
             context.log.warning(
                 f"gate failed for ingest date {day}: {outcome.failed_share:.1%} of "
-                f"{outcome.records} records failed; top reasons: {outcome.top_reasons()}"
+                f"{outcome.records} records failed; top reasons: {outcome.top_reasons}"
             )
         yield quarantine_result(session, lakehouse, dates, result)
         changed = iso(result.changed_event_dates) if result else []
@@ -148,20 +148,8 @@ def quarantine_result(
     for reasons in by_date.values():
         for reason, n in reasons.items():
             by_reason[reason] = by_reason.get(reason, 0) + n
-    gate = (
-        {
-            day.isoformat(): {
-                "records": o.records,
-                "failed_rules_1_8": o.failed,
-                "failed_share": round(o.failed_share, 4),
-                "gate_passed": o.gate_passed,
-                "top_reasons": o.top_reasons(),
-            }
-            for day, o in sorted(result.outcomes.items())
-        }
-        if result
-        else {}
-    )
+    outcomes = sorted(result.outcomes.items()) if result else []
+    gate = {day.isoformat(): o.as_dict() for day, o in outcomes}
     return MaterializeResult(
         asset_key=QUARANTINE,
         metadata={
