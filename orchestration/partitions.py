@@ -8,7 +8,6 @@ the event dates it touched).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,6 +20,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from pipelines.config import settings
 from pipelines.landing import parse_date
 
 FIRST_DATE_ENV = "LAKEHOUSE_FIRST_INGEST_DATE"
@@ -29,7 +29,7 @@ DEFAULT_FIRST_DATE = date(2020, 1, 1)
 
 
 def first_date_from_env() -> date:
-    raw = os.environ.get(FIRST_DATE_ENV, "").strip()
+    raw = settings().run.first_ingest_date
     return parse_date(raw) if raw else DEFAULT_FIRST_DATE
 
 

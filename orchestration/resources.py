@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from orchestration.jobs import JOB_NAME
 from pipelines.checks import CheckResult
-from pipelines.config import SparkSettings, gate_threshold_from_env, parse_spark_conf
+from pipelines.config import SparkSettings, parse_spark_conf, settings
 from pipelines.options import data_docs_dir
 from pipelines.plan import PlanOutcome
 from pipelines.spark import get_spark
@@ -162,7 +162,7 @@ def default_resources() -> dict[str, ConfigurableResource]:
             landing=env_or("LAKEHOUSE_LANDING", DEFAULT_LANDING),
             root=env_or("LAKEHOUSE_ROOT", DEFAULT_ROOT),
             # A float field cannot take an EnvVar (strings only); read and check it here.
-            gate_threshold=gate_threshold_from_env(),
+            gate_threshold=settings().run.gate_threshold,
             data_docs=env_or("LAKEHOUSE_DATA_DOCS", ""),
         ),
         "storage": storage,

@@ -11,7 +11,6 @@ The sensor runs in the daemon's code server, so it reads the log with delta-rs, 
 
 import hashlib
 import json
-import os
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 from orchestration.delta_rs import read_table
 from orchestration.partitions import contiguous_ranges, range_request
 from orchestration.resources import LakehouseResource
+from pipelines.config import settings
 from pipelines.delta_io import table_exists, table_path
 from pipelines.landing import fingerprint, is_remote, list_ingest_dates, list_landing_files
 from schemas.tables import INGEST_LOG_TABLE
@@ -58,7 +58,7 @@ def processed_fingerprints(root: str) -> dict[date, str]:
 def _delta_rs_options() -> dict[str, str]:
     # delta-rs reads AZURE_* variables itself; a connection string it does not, so split it.
     options: dict[str, str] = {}
-    text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    text = settings().azure.connection_string
     parts = dict(item.split("=", 1) for item in text.split(";") if "=" in item)
     if "AccountName" in parts:
         options["account_name"] = parts["AccountName"]

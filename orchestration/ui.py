@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from orchestration.home import dagster_home, ensure_home
 from orchestration.partitions import FIRST_DATE_ENV
+from pipelines.config import settings
 from pipelines.landing import list_ingest_dates
 
 DEFINITIONS_MODULE = "orchestration.definitions"
@@ -39,7 +40,7 @@ def ui_environment(landing: str, root: str) -> dict[str, str]:
         "LAKEHOUSE_ROOT": root,
         "DAGSTER_HOME": str(ensure_home(dagster_home(root))),
     }
-    if not os.environ.get(FIRST_DATE_ENV):
+    if not settings().run.first_ingest_date:
         # Partitions from the first landing date, not from 2020: a readable partition bar.
         dates = list_ingest_dates(landing)
         if dates:

@@ -31,7 +31,6 @@ import ipaddress
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,7 +54,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from pipelines.config import UserError
+from pipelines.config import AdxEnv, UserError, settings
 
 if TYPE_CHECKING:
     from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
@@ -113,10 +112,11 @@ class AdxSettings:
             raise UserError("ADX database name is empty (LAKEHOUSE_ADX_DATABASE)")
 
     @classmethod
-    def from_env(cls) -> AdxSettings | None:
-        """Read LAKEHOUSE_ADX_*; None (publishing off) when neither cluster nor database is set."""
-        cluster = os.environ.get("LAKEHOUSE_ADX_CLUSTER_URL", "").strip()
-        database = os.environ.get("LAKEHOUSE_ADX_DATABASE", "").strip()
+    def from_env(cls, env: AdxEnv | None = None) -> AdxSettings | None:
+        """From LAKEHOUSE_ADX_* (`env`, default `settings().adx`); None (publishing off) when
+        neither cluster nor database is set."""
+        env = env or settings().adx
+        cluster, database = env.cluster_url, env.database
         if not cluster and not database:
             return None
         if not cluster or not database:
@@ -124,8 +124,7 @@ class AdxSettings:
                 "set both LAKEHOUSE_ADX_CLUSTER_URL and LAKEHOUSE_ADX_DATABASE to publish to ADX "
                 "(or neither to turn publishing off)"
             )
-        ingest = os.environ.get("LAKEHOUSE_ADX_INGEST_URL", "").strip() or None
-        return cls(cluster_url=cluster, database=database, ingest_url=ingest)
+        return cls(cluster_url=cluster, database=database, ingest_url=env.ingest_url or None)
 
     @property
     def is_local_test_endpoint(self) -> bool:

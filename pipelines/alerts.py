@@ -4,16 +4,16 @@ a failed step posts ONE message per run to a chat webhook.
 The pipeline runs every night and nobody watches its exit code. `send_alert` posts
 `{"text": ...}`, the body Slack's and Microsoft Teams' incoming webhooks both accept, to
 `LAKEHOUSE_ALERT_WEBHOOK_URL` (a secret: the URL is the credential, so it is read from
-the environment when sending, never logged). It uses only the standard library, with a
-timeout and retries with backoff on connection errors, 5xx and 429, and it never raises:
-a webhook that is down is logged, it never fails the run it reports on.
+the environment when sending, by `pipelines.config.settings()`, and never logged). It
+uses only the standard library, with a timeout and retries with backoff on connection
+errors, 5xx and 429, and it never raises: a webhook that is down is logged, it never
+fails the run it reports on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from pipelines.config import settings
 
 log = logging.getLogger("lakehouse")
 
@@ -94,7 +96,7 @@ def send_alert(
         text = alert_text(record)
         if text is None:
             return False
-        url = url if url is not None else os.environ.get(WEBHOOK_ENV, "").strip()
+        url = url if url is not None else settings().alerts.webhook_url.get_secret_value()
         if not url:
             log.info("run %s needs attention; no %s set to alert", record.run_id, WEBHOOK_ENV)
             return False

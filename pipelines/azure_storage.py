@@ -1,20 +1,20 @@
 """ADLS Gen2 access: fsspec (adlfs) options for Python, Hadoop ABFS conf for Spark.
 
-Secrets come only from the environment or Azure identity at call time; nothing here
-writes one to a file or a log (use `redact` before printing a conf).
+Secrets come only from the environment (read through `pipelines.config.settings()`) or
+Azure identity at call time; nothing here writes one to a file or a log (use `redact`
+before printing a conf).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipelines.config import UserError
+from pipelines.config import UserError, settings, variable
 
 SCHEMES = ("abfs", "abfss", "az")
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
@@ -69,7 +69,8 @@ def adls_storage_options(url: str) -> dict[str, Any]:
     `AZURE_CLIENT_ID`/`AZURE_TENANT_ID`/`AZURE_CLIENT_SECRET`, `az login`, ...).
     """
     location = parse_adls_url(url)
-    connection_string = os.environ.get(CONNECTION_STRING_ENV)
+    azure = settings().azure
+    connection_string = azure.connection_string
     if connection_string:
         named = _connection_string_account(connection_string)
         if location.account and named and named.lower() != location.account:
@@ -79,7 +80,7 @@ def adls_storage_options(url: str) -> dict[str, Any]:
             )
         return {"connection_string": connection_string}
 
-    account = location.account or os.environ.get(ACCOUNT_NAME_ENV)
+    account = location.account or azure.azure_storage_account_name
     if not account:
         raise UserError(
             f"{url!r} names no storage account: use abfss://container@account.dfs.core.windows.net/"
@@ -157,15 +158,15 @@ def spark_abfss_conf(
             f"https://login.microsoftonline.com/{tenant}/oauth2/token"
         )
     else:
-        if tenant := os.environ.get(tenant_id_env, "").strip():
+        if tenant := variable(tenant_id_env):
             conf[f"fs.azure.account.oauth2.msi.tenant.{host}"] = tenant
-        if client_id := os.environ.get(client_id_env, "").strip():
+        if client_id := variable(client_id_env):
             conf[f"fs.azure.account.oauth2.client.id.{host}"] = client_id
     return conf
 
 
 def _require_env(name: str, mode: str) -> str:
-    value = os.environ.get(name, "").strip()
+    value = variable(name)
     if not value:
         raise UserError(f"ADLS {mode} auth needs the environment variable {name}")
     return value

@@ -18,7 +18,6 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 import posixpath
 import sys
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, TimestampType
 
-from pipelines.config import UserError
+from pipelines.config import UserError, settings
 from pipelines.delta_io import for_each_table, read_table, table_exists, table_path
 from pipelines.landing import filesystem, list_ingest_dates, list_landing_files
 from pipelines.locks import exclusive
@@ -57,9 +56,9 @@ class ErasureResult:
     runs: list[PlanOutcome] = field(default_factory=list)  # the re-processing, checks included
 
 
-def subject_hash(user_id: str) -> str:
+def subject_hash(user_id: str, salt: str | None = None) -> str:
     """Salted SHA-256 of the user id; the salt is a secret from the environment."""
-    salt = os.environ.get(SALT_ENV)
+    salt = salt or settings().erasure.salt.get_secret_value()
     if not salt:
         raise UserError(f"{SALT_ENV} must be set (a secret salt for the erasure audit hash)")
     return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()

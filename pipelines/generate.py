@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import posixpath
 import re
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from pipelines.config import UserError
+from pipelines.config import UserError, settings
 from pipelines.landing import filesystem, parse_date
 from schemas.events import (
     AI_FEATURES,
@@ -1018,7 +1017,7 @@ def _write_ignored_files(fs: AbstractFileSystem, folder: str, rng: Random, parts
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--landing",
-        default=os.environ.get("LAKEHOUSE_LANDING"),
+        default=None,
         help="landing zone path or abfss:// URI (default: $LAKEHOUSE_LANDING)",
     )
     parser.add_argument("--days", type=int, default=5, help="ingest dates (default: 5)")
@@ -1034,6 +1033,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    args.landing = args.landing or settings().run.landing
     if not args.landing:
         raise UserError("no landing zone: pass --landing or set LAKEHOUSE_LANDING")
     end_date = parse_date(args.end_date) if args.end_date else None

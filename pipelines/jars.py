@@ -24,7 +24,7 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipelines.config import UserError
+from pipelines.config import UserError, settings
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -65,14 +65,14 @@ def delta_package(spark_version: str | None = None, delta_version: str | None = 
 
 
 def repository() -> str:
-    url = os.environ.get("LAKEHOUSE_MAVEN_REPO") or MAVEN_CENTRAL
+    url = settings().jars.maven_repo or MAVEN_CENTRAL
     return url if url.endswith("/") else url + "/"
 
 
 def jars_home() -> Path:
     """LAKEHOUSE_JARS_DIR, else `.jars/` in the checkout, else a per-user cache folder."""
-    if os.environ.get("LAKEHOUSE_JARS_DIR"):
-        return Path(os.environ["LAKEHOUSE_JARS_DIR"]).resolve()
+    if folder := settings().jars.jars_dir:
+        return Path(folder).resolve()
     if (PROJECT_ROOT / "pyproject.toml").exists():
         return PROJECT_ROOT / ".jars"
     return Path.home() / ".cache" / "techventure-lakehouse" / "jars"

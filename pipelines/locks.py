@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 from fsspec.implementations.local import LocalFileSystem
 
-from pipelines.config import UserError, float_from_env
+from pipelines.config import UserError, settings
 from pipelines.landing import filesystem, is_remote
 
 log = logging.getLogger("lakehouse")
@@ -57,8 +57,7 @@ LOCK_DIR = "_internal/locks"
 LEASE_SECONDS_ENV = "LAKEHOUSE_LEASE_SECONDS"
 WAIT_SECONDS_ENV = "LAKEHOUSE_LOCK_WAIT_SECONDS"
 HOLDER_HOST_ENV = "LAKEHOUSE_LEASE_HOLDER_HOST"  # tests simulate another host with it
-DEFAULT_LEASE_SECONDS = 60.0
-DEFAULT_WAIT_SECONDS = 3 * 3600.0  # a live holder may run a long backfill
+# Their defaults (60 s, 3 h) are declared with the variables: pipelines.config.LeaseEnv.
 # Records written before leases were renewed carry no lifetime: trusted this long.
 LEGACY_LEASE_SECONDS = 6 * 3600.0
 BLOB_LEASE_RANGE = (15, 60)  # what Azure Storage accepts for a finite blob lease
@@ -79,18 +78,18 @@ def lock_path(root: str, name: str) -> str:
 def lease_lifetime(value: float | None = None) -> float:
     """The lease lifetime: `value`, else LAKEHOUSE_LEASE_SECONDS, else 60 s."""
     if value is None:
-        value = float_from_env(LEASE_SECONDS_ENV, DEFAULT_LEASE_SECONDS)
+        value = settings().lease.lease_seconds
     if not value >= 1:
         raise UserError(f"the lease lifetime must be at least 1 second, got {value}")
     return float(value)
 
 
 def wait_seconds_from_env() -> float:
-    return float_from_env(WAIT_SECONDS_ENV, DEFAULT_WAIT_SECONDS)
+    return settings().lease.lock_wait_seconds
 
 
 def holder_host() -> str:
-    return os.environ.get(HOLDER_HOST_ENV) or socket.gethostname()
+    return settings().lease.lease_holder_host or socket.gethostname()
 
 
 @contextmanager
@@ -423,14 +422,14 @@ class _BlobLease(_Lease):
 def _blob_client(url: str) -> Any:
     from azure.storage.blob import BlobServiceClient
 
-    from pipelines.azure_storage import CONNECTION_STRING_ENV, parse_adls_url
+    from pipelines.azure_storage import parse_adls_url
 
     location = parse_adls_url(url)
-    connection_string = os.environ.get(CONNECTION_STRING_ENV)
-    if connection_string:
-        service = BlobServiceClient.from_connection_string(connection_string)
+    azure = settings().azure
+    if azure.connection_string:
+        service = BlobServiceClient.from_connection_string(azure.connection_string)
     else:
-        account = location.account or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+        account = location.account or azure.azure_storage_account_name
         if not account:
             raise UserError(f"{url!r} names no storage account for the lakehouse lease")
         service = BlobServiceClient(

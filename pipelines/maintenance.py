@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import posixpath
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipelines.config import UserError, float_from_env
+from pipelines.config import UserError, settings
 from pipelines.delta_io import for_each_table, retry_on_conflict, table_exists, table_path
 from pipelines.landing import filesystem
 from pipelines.locks import exclusive
@@ -199,7 +198,7 @@ def maintain(
 
 
 def retention_from_env() -> float:
-    return float_from_env(RETENTION_ENV, DEFAULT_RETENTION_HOURS, "a number of hours")
+    return settings().maintenance.retention_hours
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -224,7 +223,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from pipelines.spark import get_spark
     from pipelines.storage_checks import ensure_writable
 
-    root = args.lakehouse
+    root = args.lakehouse or settings().run.root
     if not root:
         raise UserError("--lakehouse is required (or set LAKEHOUSE_ROOT)")
     hours = check_retention(
@@ -260,7 +259,7 @@ def maintain_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse-maintain", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--lakehouse",
-        default=os.environ.get("LAKEHOUSE_ROOT") or None,
+        default=None,
         help="lakehouse root: folder or abfss:// URI (env LAKEHOUSE_ROOT)",
     )
     add_arguments(parser)

@@ -2,8 +2,8 @@
 
 `lakehouse run`, `lakehouse forget-user` and the Databricks task entry points share these
 options and this one conversion into `RunSettings`; the environment supplies defaults
-(`LAKEHOUSE_*`, typed by pydantic-settings), an option given on the command line wins.
-Nothing here reads the environment at import time.
+(`LAKEHOUSE_*`, declared and typed in `pipelines.config`, the one settings module), an
+option given on the command line wins. Nothing here reads the environment at import time.
 """
 
 from __future__ import annotations
@@ -11,34 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from pipelines.config import UserError
+from pipelines.config import UserError, check_gate_threshold, settings
 from pipelines.landing import is_remote, parse_date
 from pipelines.plan import RunSettings
 
 DATA_DOCS_FOLDER = "_data_docs"
-
-
-class EnvSettings(BaseSettings):
-    """The `LAKEHOUSE_*` variables a run uses (README: configuration)."""
-
-    model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore")
-
-    landing: str | None = None
-    root: str | None = None
-    gate_threshold: float = Field(0.25, ge=0, le=1)
-    data_docs: str = ""  # a folder, "off", or "" for <root>/_data_docs on a local lakehouse
-
-
-def env_settings() -> EnvSettings:
-    try:
-        return EnvSettings()
-    except ValidationError as error:
-        first = error.errors()[0]
-        name = "LAKEHOUSE_" + str(first["loc"][0]).upper()
-        raise UserError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def data_docs_dir(setting: str, root: str) -> str | None:
@@ -91,15 +68,16 @@ def required(value: str | None, option: str, env: str) -> str:
 
 def run_settings(args: argparse.Namespace, need_landing: bool = True) -> RunSettings:
     """The run's settings: command-line options over `LAKEHOUSE_*` defaults."""
-    env = env_settings()
-    landing = getattr(args, "landing", None) or env.landing or ""
+    env = settings().run
+    landing = getattr(args, "landing", None) or env.landing
     if need_landing:
         landing = required(landing, "--landing", "LAKEHOUSE_LANDING")
     root = required(getattr(args, "lakehouse", None) or env.root, "--lakehouse", "LAKEHOUSE_ROOT")
     threshold = getattr(args, "gate_threshold", None)
-    threshold = env.gate_threshold if threshold is None else threshold
-    if not 0 <= threshold <= 1:
-        raise UserError(f"--gate-threshold must be between 0 and 1, got {threshold}")
+    if threshold is None:
+        threshold = env.gate_threshold  # checked when read
+    else:
+        threshold = check_gate_threshold(threshold, "--gate-threshold")
     return RunSettings(landing, root, threshold, data_docs_dir(env.data_docs, root))
 
 

@@ -564,5 +564,7 @@ def test_cli(
 
 
 def test_cli_landing_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read when the command runs (like `lakehouse run`'s options), not when the parser is built.
     monkeypatch.setenv("LAKEHOUSE_LANDING", str(tmp_path / "env"))
-    assert parse([]).landing == str(tmp_path / "env")
+    assert generate.run_from_args(parse(["--days", "1", "--records", "50"])) == 0
+    assert (tmp_path / "env").is_dir()
