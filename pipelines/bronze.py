@@ -7,7 +7,7 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.delta_io import ensure_table, read_table, replace_partitions, table_path
+from pipelines.delta_io import read_table, replace_partitions, table_path
 from pipelines.landing import LandingFile
 from schemas.tables import BRONZE_EVENTS, BRONZE_TABLE
 from transformations.bronze import landing_lines
@@ -30,8 +30,14 @@ def write_bronze(
 ) -> DataFrame:
     """Replace the bronze partitions of these ingest dates; return them as stored."""
     path = table_path(root, BRONZE_TABLE)
-    ensure_table(spark, path, BRONZE_EVENTS, partition_by=("ingest_date",))
     files = [f for day in sorted(files_by_date) for f in files_by_date[day]]
     lines = read_landing_lines(spark, files)
-    replace_partitions(lines, path, "ingest_date", files_by_date)
+    replace_partitions(
+        lines,
+        path,
+        "ingest_date",
+        files_by_date,
+        create=BRONZE_EVENTS,
+        partition_by=("ingest_date",),
+    )
     return read_table(spark, path).where(F.col("ingest_date").isin(list(files_by_date)))

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.delta_io import (
-    ensure_table,
+    create_with,
     merge_rows,
     read_table,
     rows_written,
@@ -80,7 +80,6 @@ def _update(spark: SparkSession, root: str, changed_event_dates: set[date] | Non
 def _rebuild(
     spark: SparkSession, path: str, silver: dict[str, DataFrame], m_new: date | None
 ) -> dict:
-    ensure_table(spark, path, USER_FEATURES, partition_by=PARTITION_BY)
     before = table_version(path)
     if m_new is None:
         rows = spark.createDataFrame([], USER_FEATURES)
@@ -92,7 +91,8 @@ def _rebuild(
             silver["ai_completions"],
             m_new,
         )
-    rows.write.format("delta").mode("overwrite").save(path)
+    if not create_with(rows, path, USER_FEATURES, PARTITION_BY):
+        rows.write.format("delta").mode("overwrite").save(path)
     return {
         "mode": "full",
         "max_event_date": m_new.isoformat() if m_new else None,

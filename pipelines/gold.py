@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.delta_io import (
-    ensure_table,
+    create_with,
     for_each_table,
     read_table,
     replace_partitions,
@@ -74,9 +74,9 @@ def _update_table(
     build = BUILDERS[table]
     inputs = [silver[name] for name in T.GOLD_INPUTS[table]]
     if changed is None or not table_exists(path):
-        ensure_table(spark, path, GOLD[table], partition_by=PARTITION_BY)
         before = table_version(path)
-        build(*inputs).write.format("delta").mode("overwrite").save(path)
+        if not create_with(build(*inputs), path, GOLD[table], PARTITION_BY):
+            build(*inputs).write.format("delta").mode("overwrite").save(path)
         return {"mode": "full", "rows_written": rows_written(path, before), "dates": []}
 
     dates = _affected(table, silver, changed, max_date)

@@ -27,7 +27,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.delta_io import ensure_table, read_table, retry_on_conflict, table_exists, table_path
+from pipelines.delta_io import read_table, retry_on_conflict, table_exists, table_path
 from schemas.tables import INGEST_LOG_TABLE, RUNS, RUNS_TABLE
 from transformations.gate import ROW_FIELDS, GateOutcome
 
@@ -228,8 +228,8 @@ def append_run(spark: SparkSession, root: str, record: RunRecord) -> None:
     """Append the run's row to `<root>/_internal/runs` (one commit; created if missing)."""
     record.finish()
     path = table_path(root, RUNS_TABLE)
-    ensure_table(spark, path, RUNS)
     row = spark.createDataFrame([record.as_row()], RUNS)
+    # An append to a missing table creates it: the first run's row is its first commit.
     retry_on_conflict(lambda: row.write.format("delta").mode("append").save(path))
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    BooleanType,
+    DateType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from pipelines.delta_io import (
+    create_with,
     ensure_table,
     last_commit_metrics,
     merge_rows,
     read_table,
+    replace_partitions,
     table_version,
 )
 
@@ -71,3 +82,50 @@ def test_prune_limits_which_target_rows_can_match(spark, table):
     assert pruned["inserted"] == 1
     assert contents(spark, table) == [(1, "a"), (1, "again"), (2, "b")]
     assert read_table(spark, table).where(F.col("id") == 1).count() == 2
+
+
+def test_a_first_write_creates_the_table_in_one_commit_with_the_declared_schema(spark, tmp_path):
+    path = str(tmp_path / "new")
+    # Rows whose types differ from the table's (an int and a string id) get its schema.
+    rows = spark.createDataFrame([("7", "x")], "id string, value string")
+    counts = merge_rows(
+        spark,
+        path,
+        rows.withColumn("_delete", F.lit(False)),
+        ("id",),
+        create=SCHEMA,
+    )
+    assert counts == {"inserted": 1, "updated": 0, "deleted": 0}
+    assert [r["version"] for r in history(spark, path)] == [0]  # no empty table before it
+    assert read_table(spark, path).schema == SCHEMA
+    assert contents(spark, path) == [(7, "x")]
+
+
+def test_replacing_partitions_of_a_missing_table_creates_it_partitioned(spark, tmp_path):
+    path = str(tmp_path / "by_day")
+    schema = StructType([StructField("day", DateType()), StructField("n", LongType())])
+    day = date(2026, 10, 20)
+    rows = spark.createDataFrame([(day, 1)], schema)
+    replace_partitions(rows, path, "day", [day], create=schema, partition_by=("day",))
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+    assert detail["partitionColumns"] == ["day"] and table_version(path) == 0
+    # The same call again replaces the partition: still one row.
+    replace_partitions(rows, path, "day", [day], create=schema, partition_by=("day",))
+    assert contents(spark, path) == [(day, 1)] and table_version(path) == 1
+
+
+def test_a_create_that_loses_the_race_writes_nothing(spark, table, monkeypatch):
+    """Another run created the table between the existence check and the write: Delta
+    refuses the create, and the caller is told to write as to an existing table."""
+    import pipelines.delta_io as delta_io
+
+    real, calls = delta_io.table_exists, []
+
+    def exists(path: str) -> bool:  # the first check misses the table, as in a race
+        calls.append(path)
+        return len(calls) > 1 and real(path)
+
+    monkeypatch.setattr(delta_io, "table_exists", exists)
+    assert create_with(spark.createDataFrame([(5, "e")], SCHEMA), table, SCHEMA) is False
+    assert contents(spark, table) == [(1, "a"), (2, "b")]
+    assert table_version(table) == 1 and len(calls) == 2  # no commit; checked again
