@@ -1,8 +1,11 @@
 """The notebooks run against a real lakehouse (the contract example) and show their plots.
 
-Each notebook runs in a fresh kernel of this interpreter, as a data engineer would run it
-from notebooks/, with LAKEHOUSE_ROOT pointing at the example's lakehouse. Committed
-notebooks carry no outputs.
+The notebooks run in a kernel of this interpreter, as a data engineer would run them from
+notebooks/, with LAKEHOUSE_ROOT pointing at the example's lakehouse. They share one kernel,
+so one Spark JVM (a kernel and its JVM each took ≈ 20 s to start and warm up here), and
+each starts from an empty namespace (`%reset -f`): a notebook that uses a name it does not
+import or define itself fails as it would in a fresh kernel. Committed notebooks carry no
+outputs.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -48,23 +53,28 @@ def kernel_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_notebook_runs_and_plots(
-    path: Path, example_run: dict, kernel_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(example_run["root"]))
-    # The kernel starts its own Spark; a small driver, next to the test session's.
+@pytest.fixture(scope="module")
+def kernel(example_run: dict, kernel_path: Path) -> Iterator[KernelManager]:
+    """One kernel for the notebooks, started in notebooks/ on the example's lakehouse."""
     extra = os.environ.get("LAKEHOUSE_SPARK_CONF", "")
-    monkeypatch.setenv("LAKEHOUSE_SPARK_CONF", f"{extra};spark.driver.memory=1g".lstrip(";"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JUPYTER_PATH", str(kernel_path))
+        env.setenv("LAKEHOUSE_ROOT", str(example_run["root"]))
+        # The kernel starts its own Spark; a small driver, next to the test session's.
+        env.setenv("LAKEHOUSE_SPARK_CONF", f"{extra};spark.driver.memory=1g".lstrip(";"))
+        manager = KernelManager(kernel_name=KERNEL)
+        manager.start_kernel(cwd=str(NOTEBOOKS))
+        try:
+            yield manager
+        finally:
+            manager.shutdown_kernel(now=True)
 
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_notebook_runs_and_plots(path: Path, kernel: KernelManager):
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        kernel_name=KERNEL,
-        timeout=900,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    )
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))  # an empty namespace
+    client = NotebookClient(notebook, km=kernel, timeout=900)
     client.execute()  # raises CellExecutionError, with the cell and traceback, on an error
 
     outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
