@@ -208,7 +208,8 @@ def create_with(
     if table_exists(path):
         return False
     rows = df.select(*[F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in schema])
-    writer = rows.write.format("delta").mode("errorifexists")
+    # "error" (= errorifexists): the one spelling Spark Connect's writer accepts too.
+    writer = rows.write.format("delta").mode("error")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     try:
