@@ -101,17 +101,7 @@ def ensure_table(
     For a table that must exist before anything is written to it (a reader of a step
     that has not run yet); writers create theirs with their first rows (`create_with`).
     """
-    if table_exists(path):
-        return
-    writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    try:
-        writer.save(path)
-    except Exception:
-        if not table_exists(path):
-            raise
-        # A concurrent run created it first; its schema is the same one.
+    create_with(spark.createDataFrame([], schema), path, schema, partition_by)
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
