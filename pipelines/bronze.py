@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.delta_io import read_table, replace_partitions, table_path
+from pipelines.delta_io import replace_partitions, table_path
 from pipelines.landing import LandingFile
 from schemas.tables import BRONZE_EVENTS, BRONZE_TABLE
 from transformations.bronze import landing_lines
@@ -27,11 +27,24 @@ def read_landing_lines(spark: SparkSession, files: list[LandingFile]) -> DataFra
 
 def write_bronze(
     spark: SparkSession, root: str, files_by_date: dict[date, list[LandingFile]]
-) -> DataFrame:
-    """Replace the bronze partitions of these ingest dates; return them as stored."""
+) -> dict[date, int]:
+    """Replace the bronze partitions of these ingest dates; return the rows written per date.
+
+    The counts are observed while the write runs (`Observation`), not by reading the new
+    partitions back: that re-read was a Delta snapshot load and a scan, ≈ 5 s per run here.
+    Dates that wrote no rows are left out, as a count of the stored rows would leave them.
+    """
     path = table_path(root, BRONZE_TABLE)
-    files = [f for day in sorted(files_by_date) for f in files_by_date[day]]
-    lines = read_landing_lines(spark, files)
+    days = sorted(files_by_date)
+    files = [f for day in days for f in files_by_date[day]]
+    observation = Observation("bronze_rows_by_ingest_date")
+    lines = read_landing_lines(spark, files).observe(
+        observation,
+        *[
+            F.sum(F.when(F.col("ingest_date") == F.lit(day), 1).otherwise(0)).alias(str(i))
+            for i, day in enumerate(days)
+        ],
+    )
     replace_partitions(
         lines,
         path,
@@ -40,4 +53,6 @@ def write_bronze(
         create=BRONZE_EVENTS,
         partition_by=("ingest_date",),
     )
-    return read_table(spark, path).where(F.col("ingest_date").isin(list(files_by_date)))
+    counts = observation.get
+    written = {day: int(counts.get(str(i)) or 0) for i, day in enumerate(days)}
+    return {day: n for day, n in written.items() if n > 0}

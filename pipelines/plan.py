@@ -200,9 +200,8 @@ def bronze_step(run: Run) -> StepOutcome:
     run.changes.ingest_dates = sorted(files)
     run.changes.fingerprints = {d: fingerprint(f) for d, f in files.items()}
     if files:
-        stored = write_bronze(run.spark, run.settings.root, files)
-        counts = stored.groupBy("ingest_date").agg(F.count("*").alias("n")).collect()
-        step.detail["rows_by_ingest_date"] = {r["ingest_date"].isoformat(): r["n"] for r in counts}
+        written = write_bronze(run.spark, run.settings.root, files)
+        step.detail["rows_by_ingest_date"] = {d.isoformat(): n for d, n in written.items()}
         step.rows_written = sum(step.detail["rows_by_ingest_date"].values())
     step.detail["files_by_ingest_date"] = {d.isoformat(): len(f) for d, f in files.items()}
     return step

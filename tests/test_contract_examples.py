@@ -43,6 +43,13 @@ def test_bronze_counts(spark, example_run, examples_dir):
     with (examples_dir / "expected" / "bronze_counts.csv").open() as handle:
         expected = {(r["ingest_date"],): int(r["rows"]) for r in csv.DictReader(handle)}
     assert counts(spark, example_run["root"], BRONZE_TABLE, "ingest_date") == expected
+    # The runs report what they wrote (observed during the write, not read back).
+    first, second = example_run["results"]
+    reported = {
+        **first.steps["bronze"].detail["rows_by_ingest_date"],
+        **second.steps["bronze"].detail["rows_by_ingest_date"],
+    }
+    assert {(d,): n for d, n in reported.items()} == expected
 
 
 def test_quarantine_counts(spark, example_run, examples_dir):
