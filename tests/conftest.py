@@ -1,7 +1,7 @@
 """One Spark session per test process, and the built lakehouses tests share.
 
 `scripts/test.sh` runs the tests in two processes (pytest-xdist, one per core here), a
-test file at a time in each, heaviest first. A lakehouse several files read
+test file at a time in each. A lakehouse several files read
 (`example_run`) is built once for the whole run, by the first process to need it; the
 other waits for it and reads it.
 """
@@ -25,40 +25,6 @@ T = TypeVar("T")
 
 # A copy of ../shared/spec/examples (the contract's worked example), kept read-only.
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "contract_examples"
-
-
-# The heaviest files first (whole pipeline runs in fresh JVMs, minutes each), in an order
-# that keeps both workers busy: the first builds the shared example lakehouse while the
-# other starts on heavy files that do not need it. Measured durations: bench/README.md.
-HEAVY_FIRST = (
-    "test_contract_examples.py",  # builds example_run
-    "test_databricks_runtime.py",
-    "test_cluster.py",
-    "test_webserver.py",
-    "test_concurrent_runs.py",
-    "test_bare_machine.py",
-    "test_crash_safety.py",
-    "test_secrets.py",
-    "test_erasure.py",
-    "test_pipeline_properties.py",
-    "test_spark_connect.py",
-    "test_orchestration.py",
-    "test_lease.py",
-    "test_plan.py",
-    "test_notebooks.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Heavy files first (scripts/test.sh turns off xdist's own order, which puts the files
-    with the most tests first): a worker that draws a minutes-long test last runs it alone
-    while the other idles. Other files keep their order, after these."""
-
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return HEAVY_FIRST.index(name) if name in HEAVY_FIRST else len(HEAVY_FIRST)
-
-    items.sort(key=rank)
 
 
 def built_once(
