@@ -3,7 +3,7 @@
     .venv/bin/python bench/erasure_bench.py [--work DIR]
 
 Builds the contract example's lakehouse (`lakehouse run`, not timed), picks the busiest
-user (a signup and the most rows across silver, as tests/test_erasure.py does), then
+user (a signup and the most rows across silver; tests/test_erasure.py ranks by logins), then
 times `lakehouse forget-user` as a user starts it (a fresh process: JVM start, the
 re-processing of the user's dates with every check, the purge of old file versions) and
 `bench/floor.py` on the same landing zone just before it. Prints one JSON line.
