@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -22,6 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
@@ -72,7 +73,7 @@ def running_azurite(location: Path, oauth: bool = False) -> Iterator[str]:
     extra = _tls_args(location) if oauth else []
     scheme = "https" if oauth else "http"
     for attempt in range(3):  # a free port can be taken between probing and binding
-        port = _free_port()
+        port = free_port()
         log_path = location / f"azurite-{attempt}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -111,12 +112,6 @@ def _tls_args(location: Path) -> list[str]:
         capture_output=True,
     )
     return ["--cert", str(cert), "--key", str(key), "--oauth", "basic"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_answering(proc: subprocess.Popen, endpoint: str, location: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -44,6 +45,9 @@ def built_once(
     with (shared / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not done.exists():
+            # Empty what an earlier worker's failed build left, so this build fails (or
+            # passes) on its own account rather than on top of half a lakehouse.
+            shutil.rmtree(shared / "built", ignore_errors=True)
             result = build(shared / "built")
             done.with_suffix(".tmp").write_bytes(pickle.dumps(result))
             done.with_suffix(".tmp").rename(done)  # a failed build leaves no result

@@ -27,12 +27,6 @@ SPARK_BIN = Path(pyspark.__file__).resolve().parent / "bin"
 RUNNER = Path(__file__).resolve().parent / "example_in_subprocess.py"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spark_env(**extra: str) -> dict[str, str]:
     """The environment for Spark processes and the pipeline subprocess (no inherited master)."""
     env = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 from azure.kusto.data import KustoClient
 from fake_kusto import FakeKusto  # tests/ is on sys.path (rootdir conftest)
+from ports import free_port
 from pyspark.sql.types import (
     BooleanType,
     DateType,
@@ -290,9 +290,7 @@ def test_every_gold_table_publishes(kusto: FakeKusto, settings: AdxSettings) -> 
 
 
 def test_unreachable_endpoint_is_a_user_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again before use: nothing listens there
+    port = free_port()  # nothing listens there
     settings = AdxSettings(f"http://127.0.0.1:{port}", DB)
     with pytest.raises(UserError) as caught:
         publish_dau(settings, dau_rows((D1, "t-1", 1, 1, 1)), [D1])

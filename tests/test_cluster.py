@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from lakehouse_testing import OUTPUT_TABLES, table_rows
+from ports import free_port
 from spark_processes import (
     SPARK_BIN,
-    free_port,
     get_json,
     process_group,
     run_example,

@@ -62,7 +62,12 @@ def kernel(example_run: dict, kernel_path: Path) -> Iterator[KernelManager]:
         env.setenv("LAKEHOUSE_ROOT", str(example_run["root"]))
         # The kernel starts its own Spark; a small driver, next to the test session's.
         env.setenv("LAKEHOUSE_SPARK_CONF", f"{extra};spark.driver.memory=1g".lstrip(";"))
-        manager = KernelManager(kernel_name=KERNEL)
+        # ZeroMQ over Unix sockets, not TCP: a TCP kernel picks its ports by binding port 0
+        # and binds them again later, and in between a JVM of the other test worker can take
+        # one; the client's ZeroMQ greeting then broke that JVM's `collect` (tests/ports.py).
+        manager = KernelManager(
+            kernel_name=KERNEL, transport="ipc", ip=str(kernel_path / "kernel-ipc")
+        )
         manager.start_kernel(cwd=str(NOTEBOOKS))
         try:
             yield manager

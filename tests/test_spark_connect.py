@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 from lakehouse_testing import OUTPUT_TABLES, table_rows
+from ports import free_port
 from spark_processes import (
     SPARK_BIN,
-    free_port,
     port_open,
     process_group,
     run_example,
