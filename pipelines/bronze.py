@@ -41,8 +41,8 @@ def write_bronze(
     lines = read_landing_lines(spark, files).observe(
         observation,
         *[
-            F.sum(F.when(F.col("ingest_date") == F.lit(day), 1).otherwise(0)).alias(str(i))
-            for i, day in enumerate(days)
+            F.sum(F.when(F.col("ingest_date") == F.lit(day), 1).otherwise(0)).alias(str(day))
+            for day in days
         ],
     )
     replace_partitions(
@@ -54,5 +54,5 @@ def write_bronze(
         partition_by=("ingest_date",),
     )
     counts = observation.get
-    written = {day: int(counts.get(str(i)) or 0) for i, day in enumerate(days)}
+    written = {day: int(counts.get(str(day)) or 0) for day in days}
     return {day: n for day, n in written.items() if n > 0}

@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -201,31 +202,34 @@ def bronze_suites(ctx: CheckContext, changes: Changes) -> list[CheckResult]:
     ]
 
 
+def side_by_side(calls: list[Callable[[], CheckResult]]) -> list[CheckResult]:
+    """Run these suites two at a time; results in the order given.
+
+    GX validates one DataFrame at a time (`expectations.suites`), so while one suite is in
+    GX the next one reads and caches its rows: the Delta read overlaps GX's Python.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="suite") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
 def silver_suites(ctx: CheckContext, changes: Changes) -> list[CheckResult]:
-    results = [
-        suite(
-            ctx,
-            QUARANTINE_TABLE,
-            "quarantine.events",
-            rows_by_ingest_date(ctx, QUARANTINE_TABLE, changes),
-        )
-    ]
-    for name, relative in SILVER_TABLES.items():
-        rows = rows_by_ingest_date(ctx, relative, changes)
-        results.append(suite(ctx, relative, f"silver.{name}", rows))
-    return results
+    def check(suite_name: str, relative: str) -> CheckResult:
+        return suite(ctx, relative, suite_name, rows_by_ingest_date(ctx, relative, changes))
+
+    tables = {"quarantine.events": QUARANTINE_TABLE}
+    tables.update({f"silver.{name}": relative for name, relative in SILVER_TABLES.items()})
+    return side_by_side([functools.partial(check, n, r) for n, r in tables.items()])
 
 
 def gold_suites(ctx: CheckContext, changes: Changes) -> list[CheckResult]:
-    return [
-        suite(
-            ctx,
-            relative,
-            f"gold.{name}",
-            rows_by_dates(ctx, relative, "event_date", changes.gold_dates.get(name)),
-        )
-        for name, relative in GOLD_TABLES.items()
-    ]
+    def check(name: str, relative: str) -> CheckResult:
+        rows = rows_by_dates(ctx, relative, "event_date", changes.gold_dates.get(name))
+        return suite(ctx, relative, f"gold.{name}", rows)
+
+    return side_by_side(
+        [functools.partial(check, name, relative) for name, relative in GOLD_TABLES.items()]
+    )
 
 
 def features_suites(ctx: CheckContext, changes: Changes) -> list[CheckResult]:

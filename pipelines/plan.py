@@ -13,7 +13,8 @@ re-processing, the Databricks tasks (each a slice of the steps) and the benchmar
 Dagster assets and asset checks (orchestration/) wrap the same step and check functions,
 so every launcher applies the same gates. A blocking check that fails skips the steps
 that depend on the checked one; an ingest date held back by its gate does not (§4: the
-other dates of the run complete).
+other dates of the run complete). A step's checks run beside the next step when that step
+does not read the checked one (gold's checks while features are computed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -322,6 +324,9 @@ def run_plan(
 ) -> PlanOutcome:
     """Run `steps` (in plan order) for these ingest dates, each followed by its checks.
 
+    A step starts once the checks of the steps it reads have passed; checks of a step it
+    does not read may still be running beside it (gold's, while features are computed).
+
     `changes` carries what earlier steps of the same run recorded when a launcher runs the
     plan in slices (the Databricks tasks); `with_checks=False` is for test fixtures that
     only build a lakehouse. Gate failures and failed checks are reported, not raised.
@@ -340,27 +345,51 @@ def run_plan(
         changes=changes or Changes(),
     )
     run = Run(spark, settings, outcome, progress or log.info)
-    for name in selected:
-        if _blocked(outcome, name):
-            run.say(f"  {name}: not run (a blocking check upstream failed)")
-            outcome.steps[name] = StepOutcome(name, status="skipped")
-            continue
-        run.say(f"  {name} ...")
-        try:
-            step = execute_step(run, name)
-        except UserError:
-            raise
-        except Exception as error:  # recorded for the ledger and alerts, then re-raised
-            outcome.ended_at = datetime.now(UTC)
-            run.say(f"  {name} FAILED: {outcome.steps[name].error.splitlines()[0]}")
-            record_run(spark, settings.root, outcome, error)
-            raise
-        run.say(f"  {name} done in {step.seconds:.1f}s")
-        if with_checks:
-            step.checks = run_checks(run, name)
+    # A step's checks run on this one worker thread, so they overlap the next step when
+    # that step does not read what they check (gold's checks while features are computed);
+    # a step waits for the checks of every step it needs before it starts.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks") as checker:
+        pending: dict[str, Future[list[CheckResult]]] = {}
+        for name in selected:
+            _settle(run, pending, upstream_of(name))
+            if _blocked(outcome, name):
+                run.say(f"  {name}: not run (a blocking check upstream failed)")
+                outcome.steps[name] = StepOutcome(name, status="skipped")
+                continue
+            run.say(f"  {name} ...")
+            try:
+                step = execute_step(run, name)
+            except UserError:
+                raise
+            except Exception as error:  # recorded for the ledger and alerts, then re-raised
+                _settle(run, pending, set(pending))
+                outcome.ended_at = datetime.now(UTC)
+                run.say(f"  {name} FAILED: {outcome.steps[name].error.splitlines()[0]}")
+                record_run(spark, settings.root, outcome, error)
+                raise
+            run.say(f"  {name} done in {step.seconds:.1f}s")
+            if with_checks:
+                pending[name] = checker.submit(run_checks, run, name)
+        _settle(run, pending, set(pending))
     outcome.ended_at = datetime.now(UTC)
     record_run(spark, settings.root, outcome)
     return outcome
+
+
+def upstream_of(step: str) -> set[str]:
+    """Every step whose output `step` reads, directly or through another step."""
+    found: set[str] = set()
+    upstream = NEEDS.get(step)
+    while upstream:
+        found.add(upstream)
+        upstream = NEEDS.get(upstream)
+    return found
+
+
+def _settle(run: Run, pending: dict[str, Future[list[CheckResult]]], steps: set[str]) -> None:
+    """Wait for the checks of these steps and keep their results on the step outcomes."""
+    for name in [n for n in pending if n in steps]:
+        run.outcome.steps[name].checks = pending.pop(name).result()
 
 
 def execute_step(run: Run, name: str) -> StepOutcome:
@@ -402,22 +431,24 @@ def record_run(
 
 
 def run_checks(run: Run, step: str) -> list[CheckResult]:
+    """A step's checks, side by side (conservation's counts while GX runs the suites);
+    results and progress lines in plan order."""
     ctx = run.check_context()
     results: list[CheckResult] = []
-    for check in STEP_CHECKS[step]:
-        for result in check(ctx, run.changes):
-            results.append(result)
-            run.say(f"    check {result.label}: {_state(result)}")
+    functions = STEP_CHECKS[step]
+    with ThreadPoolExecutor(max(len(functions), 1), thread_name_prefix="check") as pool:
+        for future in [pool.submit(check, ctx, run.changes) for check in functions]:
+            for result in future.result():
+                results.append(result)
+                run.say(f"    check {result.label}: {_state(result)}")
     return results
 
 
 def _blocked(outcome: PlanOutcome, step: str) -> bool:
-    upstream = NEEDS.get(step)
-    while upstream:
+    for upstream in upstream_of(step):
         done = outcome.steps.get(upstream)
         if done is not None and (done.status != "succeeded" or any(c.blocks for c in done.checks)):
             return True
-        upstream = NEEDS.get(upstream)
     return False
 
 

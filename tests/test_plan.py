@@ -4,11 +4,14 @@ depends on it — for `lakehouse run`, erasure and the Databricks tasks alike.""
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import date
 
 import pytest
 
 import pipelines.plan as plan
+from pipelines.changes import Changes
+from pipelines.checks import CheckContext, CheckResult
 from pipelines.delta_io import table_path, table_version
 from schemas.tables import GOLD_TABLES, SILVER_TABLES
 
@@ -74,3 +77,43 @@ def test_unknown_steps_are_a_user_error(spark, tmp_path):
 
     with pytest.raises(UserError, match="unknown step"):
         plan.run_plan(spark, plan.RunSettings(str(tmp_path), str(tmp_path)), steps=["silverr"])
+
+
+def test_checks_of_a_step_run_beside_a_step_that_does_not_read_it(tmp_path, monkeypatch):
+    """Gold's checks overlap the features step (which reads silver only), and publish (which
+    reads gold) waits for them: here they fail, so publish is skipped and features is not.
+    Spark-free: the steps and checks are stand-ins that only record what ran."""
+    features_started = threading.Event()
+    ran: list[str] = []
+
+    def stand_in(name: str):
+        def step(run: plan.Run) -> plan.StepOutcome:
+            if name == "features":
+                features_started.set()
+            ran.append(name)
+            return plan.StepOutcome(name)
+
+        return step
+
+    def failing_gold_check(ctx: CheckContext, changes: Changes) -> list[CheckResult]:
+        # Run one after the other, features would only start after this returns.
+        beside = features_started.wait(30)
+        return [
+            CheckResult("gold/revenue_daily", "gx_suite", False, True, metadata={"beside": beside})
+        ]
+
+    monkeypatch.setattr(plan, "STEP_FUNCTIONS", {n: stand_in(n) for n in plan.STEPS})
+    monkeypatch.setattr(plan, "STEP_CHECKS", {n: () for n in plan.STEPS})
+    monkeypatch.setitem(plan.STEP_CHECKS, "gold", (failing_gold_check,))
+    settings = plan.RunSettings(str(tmp_path / "landing"), str(tmp_path / "lakehouse"))
+    steps = ("gold", "features", "publish")
+    outcome = plan.run_plan(None, settings, steps=steps, changes=Changes(), launcher="test")
+
+    (failure,) = outcome.blocking_failures
+    assert failure.label == "gold/revenue_daily:gx_suite" and failure.metadata["beside"]
+    assert ran == ["gold", "features"]
+    assert {n: s.status for n, s in outcome.steps.items()} == {
+        "gold": "succeeded",
+        "features": "succeeded",
+        "publish": "skipped",
+    }

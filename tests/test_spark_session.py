@@ -1,0 +1,17 @@
+"""The local session: the JVM options it is started with (pipelines/spark.py)."""
+
+from __future__ import annotations
+
+from pipelines.config import SparkSettings
+from pipelines.spark import DRIVER_JAVA_OPTIONS, local_builder_conf
+
+
+def test_the_local_driver_jvm_runs_with_our_options(spark) -> None:
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert set(DRIVER_JAVA_OPTIONS.split()) <= set(runtime.getInputArguments())
+
+
+def test_a_users_driver_options_follow_ours_so_theirs_win() -> None:
+    key, theirs = "spark.driver.extraJavaOptions", "-XX:CompileThresholdScaling=1 -Dx=1"
+    conf = local_builder_conf(SparkSettings(extra_conf={key: theirs}))
+    assert conf[key] == f"{DRIVER_JAVA_OPTIONS} {theirs}"
