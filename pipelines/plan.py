@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -362,7 +363,8 @@ def run_plan(
             except UserError:
                 raise
             except Exception as error:  # recorded for the ledger and alerts, then re-raised
-                _settle(run, pending, set(pending))
+                with suppress(Exception):  # the step's error is the one to report
+                    _settle(run, pending, set(pending))
                 outcome.ended_at = datetime.now(UTC)
                 run.say(f"  {name} FAILED: {outcome.steps[name].error.splitlines()[0]}")
                 record_run(spark, settings.root, outcome, error)
