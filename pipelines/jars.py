@@ -16,11 +16,14 @@ server and the standalone cluster of the tests, the notebooks) gets those files 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -29,6 +32,9 @@ from pipelines.config import UserError, settings
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "jars.txt"
+STAGING_PREFIX = "ivy-resolving-"
+# A resolution times out after 900 s, so a staging folder older than this is a leftover.
+STAGING_MAX_AGE_SECONDS = 3600
 
 IVY_SETTINGS = """<ivysettings>
   <settings defaultResolver="repository"/>
@@ -91,14 +97,48 @@ def delta_jars(coordinate: str | None = None) -> list[str]:
 
 
 def _resolve(coordinate: str, folder: Path) -> list[str]:
+    """Fetch `coordinate` into a fresh Ivy folder, then move it to `folder/ivy` in one step.
+
+    Two resolutions at once into one Ivy cache, with one settings file, both failed here
+    (measured: two set-ups at the same time; each read files the other was writing). So
+    each resolution works in a folder of its own, and only a complete one replaces what
+    was there: a resolution killed half-way leaves nothing a later one reads.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(folder)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        output, ok = _fetch(coordinate, staging)
+        log = folder / "resolve.log"
+        log.write_text(output, encoding="utf-8")
+        if not ok:
+            raise UserError(
+                f"could not fetch the Delta jars {coordinate} from {repository()}: "
+                f"{_failures(output)} (full log: {log}; "
+                "set LAKEHOUSE_MAVEN_REPO to use a mirror)"
+            )
+        ivy = folder / "ivy"
+        if ivy.exists():  # an earlier, older or broken resolution
+            shutil.rmtree(ivy, ignore_errors=True)
+        with contextlib.suppress(OSError):  # unless a concurrent set-up moved its in first
+            staging.rename(ivy)
+        jars = sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
+        (folder / MANIFEST).write_text("\n".join(jars) + "\n", encoding="utf-8")
+        return jars
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch(coordinate: str, ivy: Path) -> tuple[str, bool]:
+    """Resolve `coordinate` with Spark's own resolver into `ivy`; (its output, success)."""
     import pyspark
 
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = folder / "ivysettings.xml"
-    settings.write_text(IVY_SETTINGS.format(repository=repository()), encoding="utf-8")
-    ivy = folder / "ivy"
     spark_submit = Path(pyspark.__file__).resolve().parent / "bin" / "spark-submit"
     with tempfile.TemporaryDirectory() as tmp:
+        # Private to this resolution: a second set-up rewriting a shared file while this
+        # JVM reads it left Ivy with no repository ("not found", measured).
+        settings = Path(tmp) / "ivysettings.xml"
+        settings.write_text(IVY_SETTINGS.format(repository=repository()), encoding="utf-8")
         nothing = Path(tmp) / "resolve_only.py"  # spark-submit resolves, then runs this
         nothing.write_text("", encoding="utf-8")
         env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
@@ -114,17 +154,17 @@ def _resolve(coordinate: str, folder: Path) -> list[str]:
             done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise UserError(f"could not run spark-submit to fetch {coordinate}: {error}") from None
-    log = folder / "resolve.log"
-    log.write_text(done.stdout + done.stderr, encoding="utf-8")
-    jars = sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
-    if done.returncode != 0 or not jars:
-        raise UserError(
-            f"could not fetch the Delta jars {coordinate} from {repository()}: "
-            f"{_failures(done.stdout + done.stderr)} (full log: {log}; "
-            "set LAKEHOUSE_MAVEN_REPO to use a mirror)"
-        )
-    (folder / MANIFEST).write_text("\n".join(jars) + "\n", encoding="utf-8")
-    return jars
+    ok = done.returncode == 0 and any((ivy / "jars").glob("*.jar"))
+    return done.stdout + done.stderr, ok
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Remove what killed resolutions left (older than any running one can be)."""
+    cutoff = time.time() - STAGING_MAX_AGE_SECONDS
+    for leftover in folder.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _failures(output: str) -> str:
