@@ -24,7 +24,6 @@ import functools
 import importlib
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from pyspark.sql import functions as F
 
 from pipelines.changes import ALL, Changes
 from pipelines.delta_io import read_table, table_exists, table_path
+from pipelines.threads import in_order
 from schemas.tables import (
     BRONZE_TABLE,
     FEATURES_TABLE,
@@ -45,6 +45,8 @@ from schemas.tables import (
 
 if TYPE_CHECKING:
     from expectations.suites import ExpectationSummary, SuiteResult
+
+SUITES_AT_ONCE = 2  # one in GX, the next reading its rows
 
 # Which reconciled measures belong to which gold table (expectations/build_suites.py).
 RECONCILED_BY_TABLE = {
@@ -208,9 +210,7 @@ def side_by_side(calls: list[Callable[[], CheckResult]]) -> list[CheckResult]:
     GX validates one DataFrame at a time (`expectations.suites`), so while one suite is in
     GX the next one reads and caches its rows: the Delta read overlaps GX's Python.
     """
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="suite") as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result() for future in futures]
+    return list(in_order(calls, SUITES_AT_ONCE, "suite"))
 
 
 def silver_suites(ctx: CheckContext, changes: Changes) -> list[CheckResult]:

@@ -16,7 +16,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import TypeVar
 
@@ -25,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from pipelines.landing import filesystem
+from pipelines.threads import in_order
 
 log = logging.getLogger("lakehouse")
 
@@ -301,6 +301,4 @@ def _merge_statement(
 
 def for_each_table(tasks: dict[str, Callable[[], T]]) -> dict[str, T]:
     """Run one write per table concurrently (they never touch the same table)."""
-    with ThreadPoolExecutor(max_workers=TABLE_WRITERS, thread_name_prefix="table") as pool:
-        futures = {name: pool.submit(task) for name, task in tasks.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return dict(zip(tasks, in_order(list(tasks.values()), TABLE_WRITERS, "table"), strict=True))

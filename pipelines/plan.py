@@ -19,6 +19,7 @@ does not read the checked one (gold's checks while features are computed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -48,6 +49,7 @@ from pipelines.landing import (
 )
 from pipelines.silver import SilverResult, write_silver
 from pipelines.storage_checks import ensure_writable
+from pipelines.threads import in_order
 from schemas.tables import BRONZE_TABLE, GOLD_TABLES
 
 log = logging.getLogger("lakehouse")
@@ -437,12 +439,11 @@ def run_checks(run: Run, step: str) -> list[CheckResult]:
     results and progress lines in plan order."""
     ctx = run.check_context()
     results: list[CheckResult] = []
-    functions = STEP_CHECKS[step]
-    with ThreadPoolExecutor(max(len(functions), 1), thread_name_prefix="check") as pool:
-        for future in [pool.submit(check, ctx, run.changes) for check in functions]:
-            for result in future.result():
-                results.append(result)
-                run.say(f"    check {result.label}: {_state(result)}")
+    calls = [functools.partial(check, ctx, run.changes) for check in STEP_CHECKS[step]]
+    for step_results in in_order(calls, len(calls), "check"):
+        for result in step_results:
+            results.append(result)
+            run.say(f"    check {result.label}: {_state(result)}")
     return results
 
 
