@@ -107,6 +107,7 @@ def _resolve(coordinate: str, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(folder)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    replaced = staging.with_name(f"{staging.name}-replaced")
     try:
         output, ok = _fetch(coordinate, staging)
         log = folder / "resolve.log"
@@ -118,8 +119,9 @@ def _resolve(coordinate: str, folder: Path) -> list[str]:
                 "set LAKEHOUSE_MAVEN_REPO to use a mirror)"
             )
         ivy = folder / "ivy"
-        if ivy.exists():  # an earlier, older or broken resolution
-            shutil.rmtree(ivy, ignore_errors=True)
+        # Two renames, not a removal and a rename: `ivy/` is missing only between them.
+        with contextlib.suppress(FileNotFoundError):
+            ivy.rename(replaced)  # an earlier, older or broken resolution
         with contextlib.suppress(OSError):  # unless a concurrent set-up moved its in first
             staging.rename(ivy)
         jars = sorted(str(p) for p in (ivy / "jars").glob("*.jar"))
@@ -127,6 +129,7 @@ def _resolve(coordinate: str, folder: Path) -> list[str]:
         return jars
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(replaced, ignore_errors=True)
 
 
 def _fetch(coordinate: str, ivy: Path) -> tuple[str, bool]:

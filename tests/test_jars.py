@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError
 from pathlib import Path
@@ -43,7 +44,7 @@ TINY = "com.example:tiny:1.0"
 DEPENDENCIES = 40  # enough downloads that two resolutions at once overlap (as Delta's 33 do)
 
 
-def publish(repository: Path, name: str, dependencies: list[str] = ()) -> None:
+def publish(repository: Path, name: str, dependencies: Sequence[str] = ()) -> None:
     """One jar and its pom, laid out as Maven Central lays them out."""
     folder = repository / "com" / "example" / name / "1.0"
     folder.mkdir(parents=True)
