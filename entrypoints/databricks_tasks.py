@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pipelines.changes import ALL, Changes
 from pipelines.checks import preload
 from pipelines.config import UserError
-from pipelines.delta_io import ensure_table, read_table, table_exists, table_path
+from pipelines.delta_io import commit, ensure_table, read_table, table_exists, table_path
 from pipelines.landing import fingerprint, list_landing_files
 from pipelines.options import add_location_options, add_run_options, requested_dates, run_settings
 from pipelines.plan import PlanOutcome, RunSettings, resolve_dates, run_plan
@@ -198,7 +198,8 @@ def queue_changed_dates(spark: SparkSession, root: str, changed: set[date]) -> N
     batch = uuid.uuid4().hex
     rows = [(consumer, day, batch) for consumer in CONSUMERS for day in sorted(changed)]
     if rows:
-        spark.createDataFrame(rows, PENDING).write.format("delta").mode("append").save(path)
+        batch_rows = spark.createDataFrame(rows, PENDING)
+        commit(path, lambda: batch_rows.write.format("delta").mode("append").save(path))
 
 
 def pending_dates(spark: SparkSession, root: str, consumer: str) -> tuple[set[date], list[str]]:
@@ -216,7 +217,8 @@ def clear_pending(spark: SparkSession, root: str, consumer: str, batches: list[s
         return
     path = table_path(root, PENDING_TABLE)
     listed = ", ".join(f"'{b}'" for b in batches)  # uuid hex: nothing to escape
-    spark.sql(f"DELETE FROM delta.`{path}` WHERE consumer = '{consumer}' AND batch IN ({listed})")
+    statement = f"DELETE FROM delta.`{path}` WHERE consumer = '{consumer}' AND batch IN ({listed})"
+    commit(path, lambda: spark.sql(statement))
 
 
 # --- plumbing -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from pipelines.commit_lock import one_committer
 from pipelines.landing import filesystem
 from pipelines.threads import in_order
 
@@ -73,11 +74,16 @@ def is_conflict(error: BaseException) -> bool:
     return any(marker in text for marker in CONFLICTS)
 
 
-def retry_on_conflict(write: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
-    """Run a Delta write, again (after a short, growing pause) if a concurrent commit won."""
+def commit(path: str, write: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run `write`, one Delta write to the table at `path`, the one way tables are written.
+
+    It runs again (after a short, growing pause) if a concurrent commit won. On a local
+    file system it holds the table's commit lock, which Delta needs there (commit_lock).
+    """
     for attempt in range(1, attempts + 1):
         try:
-            return write()
+            with one_committer(path):
+                return write()
         except Exception as error:
             if attempt == attempts or not is_conflict(error):
                 raise
@@ -101,7 +107,7 @@ def ensure_table(
     For a table that must exist before anything is written to it (a reader of a step
     that has not run yet); writers create theirs with their first rows (`create_with`).
     """
-    create_with(spark.createDataFrame([], schema), path, schema, partition_by)
+    commit(path, lambda: create_with(spark.createDataFrame([], schema), path, schema, partition_by))
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
@@ -182,7 +188,19 @@ def replace_partitions(
                 "replaceWhere", f"{column} IN ({sql_dates(values)})"
             ).save(path)
 
-    retry_on_conflict(write)
+    commit(path, write)
+
+
+def replace_table(
+    df: DataFrame, path: str, schema: StructType, partition_by: tuple[str, ...] = ()
+) -> None:
+    """Make `df` the table's rows: create the table with them, or replace all it holds."""
+
+    def write() -> None:
+        if not create_with(df, path, schema, partition_by):
+            df.write.format("delta").mode("overwrite").save(path)
+
+    commit(path, write)
 
 
 def create_with(
@@ -194,6 +212,7 @@ def create_with(
     commit and a snapshot rebuild (≈ 1 s each here) per table of a new lakehouse. If a
     concurrent writer creates the table first, this returns False and the caller writes
     to it as to any existing table (a create never appends to a table it did not see).
+    Call it inside `commit`.
     """
     if table_exists(path):
         return False
@@ -236,13 +255,13 @@ def merge_rows(
         before = table_version(path)
         if create is not None and before < 0:
             inserts = source.where(~F.col(delete_flag)).drop(delete_flag)
-            if retry_on_conflict(lambda: create_with(inserts, path, create, partition_by)):
+            if commit(path, lambda: create_with(inserts, path, create, partition_by)):
                 return {"inserted": rows_written(path, before), "updated": 0, "deleted": 0}
         if _matches_nothing(spark, path, source, keys, prune):
             inserts = source.where(~F.col(delete_flag)).drop(delete_flag)
             columns = read_table(spark, path).columns
             writer = inserts.select(*columns).write.format("delta").mode("append")
-            retry_on_conflict(lambda: writer.save(path))
+            commit(path, lambda: writer.save(path))
             metrics = last_commit_metrics(path, before)
             return {"inserted": int(metrics.get("numOutputRows", 0)), "updated": 0, "deleted": 0}
         _merge_statement(spark, path, source, keys, prune, delete_flag)
@@ -294,7 +313,7 @@ def _merge_statement(
         WHEN NOT MATCHED AND NOT s.`{delete_flag}` THEN INSERT ({names}) VALUES ({values})
     """
     try:
-        retry_on_conflict(lambda: spark.sql(statement))
+        commit(path, lambda: spark.sql(statement))
     finally:
         spark.catalog.dropTempView(view)
 

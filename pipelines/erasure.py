@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, TimestampType
 
 from pipelines.config import UserError, settings
-from pipelines.delta_io import for_each_table, read_table, table_exists, table_path
+from pipelines.delta_io import commit, for_each_table, read_table, table_exists, table_path
 from pipelines.landing import filesystem, list_ingest_dates, list_landing_files
 from pipelines.locks import exclusive
 from pipelines.plan import PlanOutcome, RunSettings, run_plan
@@ -153,8 +153,8 @@ def purge(spark: SparkSession, root: str) -> int:
         before = _data_files(root, table)
         detail = spark.sql(f"DESCRIBE DETAIL delta.`{location}`").first()
         if "deletionVectors" in (detail["tableFeatures"] or []):
-            spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)")
-        spark.sql(f"VACUUM delta.`{location}` RETAIN 0 HOURS")
+            commit(location, lambda: spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)"))
+        commit(location, lambda: spark.sql(f"VACUUM delta.`{location}` RETAIN 0 HOURS"))
         return max(before - _data_files(root, table), 0)
 
     try:
@@ -248,7 +248,7 @@ def _audit(spark: SparkSession, root: str, result: ErasureResult, reason: str | 
         ],
         AUDIT,
     ).withColumn("erased_at", F.current_timestamp())
-    row.write.format("delta").mode("append").save(path)
+    commit(path, lambda: row.write.format("delta").mode("append").save(path))
 
 
 def add_arguments(parser) -> None:  # noqa: ANN001 - argparse.ArgumentParser

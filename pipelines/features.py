@@ -13,9 +13,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.delta_io import (
-    create_with,
     merge_rows,
     read_table,
+    replace_table,
     rows_written,
     sql_dates,
     table_exists,
@@ -91,8 +91,7 @@ def _rebuild(
             silver["ai_completions"],
             m_new,
         )
-    if not create_with(rows, path, USER_FEATURES, PARTITION_BY):
-        rows.write.format("delta").mode("overwrite").save(path)
+    replace_table(rows, path, USER_FEATURES, PARTITION_BY)
     return {
         "mode": "full",
         "max_event_date": m_new.isoformat() if m_new else None,

@@ -16,10 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.delta_io import (
-    create_with,
     for_each_table,
     read_table,
     replace_partitions,
+    replace_table,
     rows_written,
     table_exists,
     table_version,
@@ -75,8 +75,7 @@ def _update_table(
     inputs = [silver[name] for name in T.GOLD_INPUTS[table]]
     if changed is None or not table_exists(path):
         before = table_version(path)
-        if not create_with(build(*inputs), path, GOLD[table], PARTITION_BY):
-            build(*inputs).write.format("delta").mode("overwrite").save(path)
+        replace_table(build(*inputs), path, GOLD[table], PARTITION_BY)
         return {"mode": "full", "rows_written": rows_written(path, before), "dates": []}
 
     dates = _affected(table, silver, changed, max_date)

@@ -27,7 +27,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.delta_io import read_table, retry_on_conflict, table_exists, table_path
+from pipelines.delta_io import commit, read_table, table_exists, table_path
 from schemas.tables import INGEST_LOG_TABLE, RUNS, RUNS_TABLE
 from transformations.gate import ROW_FIELDS, GateOutcome
 
@@ -230,7 +230,7 @@ def append_run(spark: SparkSession, root: str, record: RunRecord) -> None:
     path = table_path(root, RUNS_TABLE)
     row = spark.createDataFrame([record.as_row()], RUNS)
     # An append to a missing table creates it: the first run's row is its first commit.
-    retry_on_conflict(lambda: row.write.format("delta").mode("append").save(path))
+    commit(path, lambda: row.write.format("delta").mode("append").save(path))
 
 
 def finish_run(

@@ -35,7 +35,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from pipelines.config import UserError, settings
-from pipelines.delta_io import for_each_table, retry_on_conflict, table_exists, table_path
+from pipelines.delta_io import commit, for_each_table, table_exists, table_path
 from pipelines.landing import filesystem
 from pipelines.locks import exclusive
 
@@ -101,10 +101,11 @@ def checkpoint(spark: SparkSession, path: str, properties: dict[str, str] | None
     if properties is None:
         properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
     previous = (properties or {}).get("delta.checkpointInterval")
-    retry_on_conflict(
+    commit(
+        path,
         lambda: spark.sql(
             f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.checkpointInterval' = '1')"
-        )
+        ),
     )
     if previous is None:
         restore = f"ALTER TABLE delta.`{path}` UNSET TBLPROPERTIES ('delta.checkpointInterval')"
@@ -113,7 +114,7 @@ def checkpoint(spark: SparkSession, path: str, properties: dict[str, str] | None
             f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
             f"('delta.checkpointInterval' = '{int(previous)}')"
         )
-    retry_on_conflict(lambda: spark.sql(restore))
+    commit(path, lambda: spark.sql(restore))
 
 
 def maintain_table(spark: SparkSession, root: str, table: str, retention_hours: float) -> dict:
@@ -125,11 +126,13 @@ def maintain_table(spark: SparkSession, root: str, table: str, retention_hours: 
         "files_before": int(detail["numFiles"] or 0),
         "disk_files_before": data_files_on_disk(path),
     }
-    metrics = retry_on_conflict(lambda: spark.sql(f"OPTIMIZE delta.`{path}`").first())
+    metrics = commit(path, lambda: spark.sql(f"OPTIMIZE delta.`{path}`").first())
     optimized = metrics["metrics"] if metrics is not None else None
     result["files_removed"] = int(optimized["numFilesRemoved"]) if optimized else 0
     result["files_added"] = int(optimized["numFilesAdded"]) if optimized else 0
-    spark.sql(f"VACUUM delta.`{path}` RETAIN {retention_hours:g} HOURS").collect()
+    # VACUUM commits too (its start and end are logged as table versions).
+    vacuum = f"VACUUM delta.`{path}` RETAIN {retention_hours:g} HOURS"
+    commit(path, lambda: spark.sql(vacuum).collect())
     checkpoint(spark, path, detail["properties"])
     # Only OPTIMIZE changes which files are referenced (VACUUM and the checkpoint do not),
     # but a concurrent writer (bronze, outside the lease) may have committed meanwhile.
