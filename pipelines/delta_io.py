@@ -138,6 +138,19 @@ def table_version(path: str) -> int:
     return max(_commit_files(path), default=-1)
 
 
+def table_state(path: str) -> tuple[int, float]:
+    """The latest version and when its commit file was written ((-1, 0.0) if none).
+
+    A new commit changes it, and so does a table removed and made again, whose versions
+    start over: what a memo of something computed from the table can be keyed by.
+    """
+    files = _commit_files(path)
+    if not files:
+        return -1, 0.0
+    fs, _ = filesystem(path)
+    return max(files), fs.modified(files[max(files)]).timestamp()
+
+
 def last_commit_metrics(path: str, since_version: int) -> dict[str, str]:
     """operationMetrics of the latest commit if it is newer than `since_version`, else {}.
 

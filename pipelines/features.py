@@ -22,7 +22,7 @@ from pipelines.delta_io import (
     table_path,
     table_version,
 )
-from pipelines.gold import max_event_date, read_silver
+from pipelines.gold import read_silver, silver_max_event_date
 from pipelines.locks import exclusive
 from schemas.tables import FEATURES_TABLE, SILVER_TABLES, USER_FEATURES
 from transformations.features import user_features
@@ -44,7 +44,7 @@ def update_features(spark: SparkSession, root: str, changed_event_dates: set[dat
 def _update(spark: SparkSession, root: str, changed_event_dates: set[date] | None) -> dict:
     path = table_path(root, FEATURES_TABLE)
     silver = {name: read_silver(spark, root, name) for name in SILVER_TABLES}
-    m_new = max_event_date(silver.values())
+    m_new = silver_max_event_date(spark, root)
     if changed_event_dates is None or not table_exists(path):
         return _rebuild(spark, path, silver, m_new)
     old = read_table(spark, path)

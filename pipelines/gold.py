@@ -22,6 +22,7 @@ from pipelines.delta_io import (
     replace_table,
     rows_written,
     table_exists,
+    table_state,
     table_version,
 )
 from pipelines.delta_io import table_path as _path
@@ -51,7 +52,7 @@ def update_gold(spark: SparkSession, root: str, changed_event_dates: set[date] |
 
 def _update_all(spark: SparkSession, root: str, changed_event_dates: set[date] | None) -> dict:
     silver = {name: read_silver(spark, root, name) for name in SILVER_TABLES}
-    max_date = max_event_date(silver.values())
+    max_date = silver_max_event_date(spark, root)
     return for_each_table(
         {
             table: functools.partial(
@@ -96,6 +97,26 @@ def read_silver(spark: SparkSession, root: str, name: str) -> DataFrame:
     if not table_exists(path):  # an event type that has never arrived
         return spark.createDataFrame([], SILVER[name])
     return read_table(spark, path)
+
+
+def silver_max_event_date(spark: SparkSession, root: str) -> date | None:
+    """The greatest event_date in any silver table, computed once per state of silver.
+
+    Gold and then features ask for it in every run, with silver unchanged in between
+    (only holders of the lakehouse's lease write silver, and both steps hold it); the
+    second metadata query over six tables cost 2-3 s (measured). Any new commit to a
+    silver table, or a table made again, is a new state and computes it again.
+    """
+    state = tuple(table_state(_path(root, SILVER_TABLES[n])) for n in sorted(SILVER_TABLES))
+    return _max_event_date_at(spark, root, state)
+
+
+@functools.lru_cache(maxsize=4)
+def _max_event_date_at(
+    spark: SparkSession, root: str, state: tuple[tuple[int, float], ...]
+) -> date | None:
+    del state  # the memo's key only
+    return max_event_date(read_silver(spark, root, name) for name in SILVER_TABLES)
 
 
 def max_event_date(tables: Iterable[DataFrame]) -> date | None:

@@ -372,3 +372,27 @@ def test_no_changes_writes_nothing(spark, lakehouse):
     result = update_gold(spark, lakehouse, set())
     assert all(r["rows_written"] == 0 for r in result.values())
     assert versions == {t: table_version(table_path(lakehouse, GOLD_TABLES[t])) for t in GOLD}
+
+
+def test_the_greatest_silver_event_date_is_computed_once_per_state_of_silver(spark, tmp_path):
+    from pipelines.gold import _max_event_date_at, silver_max_event_date
+
+    root = str(tmp_path / "lakehouse")
+    logins = table_path(root, SILVER_TABLES["logins"])
+
+    def write(day: date, mode: str) -> None:
+        row = {f.name: None for f in SILVER["logins"].fields} | {"event_date": day}
+        frame = spark.createDataFrame([row], SILVER["logins"])
+        frame.write.format("delta").mode(mode).partitionBy("event_date").save(logins)
+
+    assert silver_max_event_date(spark, root) is None  # no silver table yet
+    write(date(2026, 10, 20), "append")
+    assert silver_max_event_date(spark, root) == date(2026, 10, 20)
+    computed = _max_event_date_at.cache_info().misses
+    assert silver_max_event_date(spark, root) == date(2026, 10, 20)
+    assert _max_event_date_at.cache_info().misses == computed  # same state: not again
+    write(date(2026, 10, 23), "append")  # a new commit
+    assert silver_max_event_date(spark, root) == date(2026, 10, 23)
+    shutil.rmtree(logins)  # made again: its versions start over at 0
+    write(date(2026, 10, 21), "append")
+    assert silver_max_event_date(spark, root) == date(2026, 10, 21)
