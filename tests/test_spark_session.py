@@ -15,3 +15,10 @@ def test_a_users_driver_options_follow_ours_so_theirs_win() -> None:
     key, theirs = "spark.driver.extraJavaOptions", "-XX:CompileThresholdScaling=1 -Dx=1"
     conf = local_builder_conf(SparkSettings(extra_conf={key: theirs}))
     assert conf[key] == f"{DRIVER_JAVA_OPTIONS} {theirs}"
+
+
+def test_a_users_collector_replaces_ours() -> None:
+    key, theirs = "spark.driver.extraJavaOptions", "-XX:+UseG1GC -Dx=1"
+    options = local_builder_conf(SparkSettings(extra_conf={key: theirs}))[key].split()
+    assert "-XX:+UseG1GC" in options and "-XX:+UseSerialGC" not in options
+    assert "-XX:CompileThresholdScaling=3" in options
