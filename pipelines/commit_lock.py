@@ -32,6 +32,7 @@ log = logging.getLogger("lakehouse")
 LOCK_FILE = "_commit.lock"
 
 _held = threading.local()  # per thread: the local table folders whose lock it holds
+_cannot_lock: set[str] = set()  # folders already warned about (one warning each)
 
 
 def local_folder(path: str) -> str | None:
@@ -73,7 +74,9 @@ def _lock(descriptor: int, folder: str) -> bool:
     except BlockingIOError:
         pass
     except OSError as error:
-        log.warning("cannot lock %s for commits (%s); writing without the lock", folder, error)
+        if folder not in _cannot_lock:
+            _cannot_lock.add(folder)
+            log.warning("cannot lock %s for commits (%s); writing without it", folder, error)
         return False
     started = time.monotonic()
     log.info("waiting for another writer of %s to commit", folder)
