@@ -161,3 +161,26 @@ def test_every_delta_write_outside_delta_io_goes_through_commit():
     assert offenders == []
     # The rule itself sees a bare write.
     assert _writes_outside_commit(ast.parse("df.write.save(p)\nspark.sql(f'DELETE FROM {t}')"))
+
+
+def test_a_file_system_that_cannot_lock_is_written_unlocked_with_one_warning(
+    tmp_path, monkeypatch, caplog
+):
+    import errno
+    import fcntl
+
+    def no_locks(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = str(tmp_path / "t")
+    ran = []
+    with caplog.at_level("WARNING", logger="lakehouse"):
+        for _ in range(2):
+            with one_committer(path):
+                ran.append(True)
+    assert ran == [True, True]
+    assert [r.getMessage() for r in caplog.records].count(
+        f"cannot lock {tmp_path / 't'} for commits ([Errno 37] No locks available); "
+        "writing without it"
+    ) == 1
