@@ -22,7 +22,7 @@ from spark_processes import (
 )
 
 from pipelines.jars import delta_jars
-from pipelines.spark import LOCAL_CONF, SESSION_CONF
+from pipelines.spark import DRIVER_JAVA_OPTIONS, LOCAL_CONF, SESSION_CONF
 from schemas.tables import BRONZE_TABLE, QUARANTINE_TABLE
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ COMPARED: dict[str, tuple[str, ...]] = {
 
 
 def server_command(port: int) -> list[str]:
-    # The server owns the JVM, so it takes the settings a local session would get
+    # The server owns the JVM, so it takes the settings and JVM options a local session gets
     # (Delta extension and catalog are static: a client cannot set them later).
     conf = {
         **LOCAL_CONF,
@@ -47,6 +47,7 @@ def server_command(port: int) -> list[str]:
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
         "spark.driver.host": "127.0.0.1",
+        "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
     }
     command = [
         str(SPARK_BIN / "spark-submit"),

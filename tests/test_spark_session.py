@@ -22,3 +22,14 @@ def test_a_users_collector_replaces_ours() -> None:
     options = local_builder_conf(SparkSettings(extra_conf={key: theirs}))[key].split()
     assert "-XX:+UseG1GC" in options and "-XX:+UseSerialGC" not in options
     assert "-XX:CompileThresholdScaling=3" in options
+
+
+def test_the_local_session_evaluates_expressions_interpreted(spark) -> None:
+    assert spark.conf.get("spark.sql.codegen.factoryMode") == "NO_CODEGEN"
+    rows = spark.range(5).selectExpr("id * 2 AS doubled").orderBy("doubled").collect()
+    assert [r.doubled for r in rows] == [0, 2, 4, 6, 8]
+
+
+def test_a_user_can_switch_code_generation_back() -> None:
+    key = "spark.sql.codegen.factoryMode"
+    assert local_builder_conf(SparkSettings(extra_conf={key: "FALLBACK"}))[key] == "FALLBACK"
