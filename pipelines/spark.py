@@ -54,7 +54,7 @@ LOCAL_CONF: dict[str, str] = {
     # Evaluate expressions outside whole-stage code (writers' projections, sort orders,
     # Delta's file filters, ...) interpreted instead of compiling a class for each: a run
     # here compiles hundreds of them and runs each on a few rows. A warm one-date run took
-    # 20-25 % less time, the 50,000-record demo 22 % less, 1M records the same within
+    # 19-26 % less time, the 50,000-record demo 22 % less, 1M records the same within
     # noise (bench/README.md, session 12). Spark marks this setting internal; a user's
     # LAKEHOUSE_SPARK_CONF can set FALLBACK (Spark's default) back.
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
