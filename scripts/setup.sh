@@ -34,10 +34,15 @@ case "$("$UV" --version 2>/dev/null)" in "uv $UV_VERSION"*) ;; *)
 # uv trusts the platform's certificates (SSL_CERT_FILE, the system store), as pip does, so a
 # TLS-inspecting proxy's CA is honoured.
 export UV_NATIVE_TLS=${UV_NATIVE_TLS:-1}
-# The exact local set from uv.lock (--frozen: the lock is used as it is, never re-resolved).
+# The exact local set from uv.lock (--frozen: the lock is used as it is, never re-resolved),
+# compiled to bytecode once here: uv installs none by default, and where Python may not
+# write it (PYTHONDONTWRITEBYTECODE, read-only installs) every process compiled every module
+# it imported again; Great Expectations' import took 15.8 s instead of 4.6 s (measured).
 say "installing the locked project into .venv"
-"$UV" sync --quiet --frozen --extra local --extra dev --python "$PY" \
+"$UV" sync --quiet --frozen --extra local --extra dev --python "$PY" --compile-bytecode \
   || die "could not install the locked environment (uv.lock) into .venv"
+.venv/bin/python -m compileall -q -j 0 entrypoints expectations feature_store orchestration \
+  pipelines schemas transformations >/dev/null || die "could not compile the project's modules"
 
 # The Delta jars, resolved from Maven Central into .jars/ (pipelines/jars.py says why).
 .venv/bin/python -m pipelines.jars

@@ -135,10 +135,13 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     uv("venv", "--quiet", "--python", python_312(), str(venv), cwd=base)
     python = venv / "bin" / "python"
     pins = [f"{name}=={line}.*" for name, line in RUNTIME_PACKAGES.items()]
-    uv("pip", "install", "--quiet", "--python", str(python), *pins, cwd=base)
+    # Compiled to bytecode, as a runtime image's packages are and as pip compiles a library
+    # it installs: each task process would compile every module it imports otherwise.
+    install = ("pip", "install", "--quiet", "--compile-bytecode", "--python", str(python))
+    uv(*install, *pins, cwd=base)
     before = installed(python)
     # As a cluster installs a task library: into the runtime's environment, no extras.
-    uv("pip", "install", "--quiet", "--python", str(python), str(wheel), cwd=base)
+    uv(*install, str(wheel), cwd=base)
     return Runtime(venv, before, installed(python))
 
 
