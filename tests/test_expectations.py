@@ -119,6 +119,31 @@ def test_duplicate_event_id_and_bad_status_code_block(
     assert status.unexpected_count == 1 and status.unexpected_values == (42,)
 
 
+def test_a_suites_rows_are_one_task_when_few_and_keep_their_partitions_when_many(
+    spark: SparkSession, examples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small runs validate from one cached partition (dozens of GX jobs, one task each); a
+    day at scale keeps its partitions. Either way the suite finds the same bad row."""
+    from pipelines import checks
+
+    clean = read_expected(spark, examples_dir, "silver.api_requests").repartition(3)
+    rows = clean.count()
+    cached = clean.cache()
+    few, counted = checks.validation_snapshot(cached, one_task_rows=rows)
+    many, _ = checks.validation_snapshot(cached, one_task_rows=rows - 1)
+    assert counted == rows
+    assert few.rdd.getNumPartitions() == 1 and many.rdd.getNumPartitions() == 3
+    few.unpersist()
+    cached.unpersist()
+
+    bad = clean.orderBy("event_id").limit(1).withColumn("status_code", F.lit(42))
+    ctx = checks.CheckContext(spark, str(examples_dir))
+    monkeypatch.setattr(checks, "ONE_TASK_ROWS", 1)  # the path a large day takes
+    result = checks.suite(ctx, "silver/api_requests", "silver.api_requests", clean.union(bad))
+    assert not result.passed and result.blocks and "status_code" in result.description
+    assert result.metadata["rows_validated"] == rows + 1
+
+
 def test_negative_cost_blocks(spark: SparkSession, examples_dir: Path) -> None:
     df = read_expected(spark, examples_dir, "silver.ai_completions").limit(5)
     one = df.first()["event_id"]
