@@ -64,10 +64,19 @@ def _update(spark: SparkSession, root: str, changed_event_dates: set[date] | Non
     if changes is None:
         return result
     diff = changes.localCheckpoint()
-    dates = sorted(r["as_of_date"] for r in diff.select("as_of_date").distinct().collect())
+    by_date = diff.groupBy("as_of_date").agg(F.max("_stored").alias("stored")).collect()
+    dates = sorted(r["as_of_date"] for r in by_date)
     if not dates:
         return result
-    counts = merge_rows(spark, path, diff, keys=KEYS, prune=f"t.as_of_date IN ({sql_dates(dates)})")
+    counts = merge_rows(
+        spark,
+        path,
+        diff.drop("_stored"),
+        keys=KEYS,
+        prune=f"t.as_of_date IN ({sql_dates(dates)})",
+        # A stored key in the diff: the MERGE runs without looking for a match first.
+        matches=True if any(r["stored"] for r in by_date) else None,
+    )
     result.update(
         as_of_dates=[d.isoformat() for d in dates],
         rows_inserted=counts["inserted"],

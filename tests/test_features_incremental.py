@@ -29,7 +29,7 @@ def features_of(silver: dict[str, DataFrame]) -> tuple[DataFrame, object]:
 
 def apply(stored: DataFrame, changes: DataFrame) -> DataFrame:
     kept = stored.join(changes.select(*KEYS), list(KEYS), "left_anti")
-    return kept.unionByName(changes.where(~F.col("_delete")).drop("_delete"))
+    return kept.unionByName(changes.where(~F.col("_delete")).drop("_delete", "_stored"))
 
 
 def test_the_diff_brings_older_features_in_step_with_newer_silver(spark, examples_dir):
@@ -46,6 +46,10 @@ def test_the_diff_brings_older_features_in_step_with_newer_silver(spark, example
     assert changes is not None
     updated = apply(stored.cache(), changes.cache())
     assert_same_rows(rows_of(updated, USER_FEATURES), rows_of(wanted, USER_FEATURES), USER_FEATURES)
+    # `_stored` marks exactly the keys the stored table holds (updates and deletes).
+    assert changes.where("_stored").join(stored, list(KEYS), "left_anti").count() == 0
+    assert changes.where(~F.col("_stored")).join(stored, list(KEYS), "left_semi").count() == 0
+    assert changes.where("_stored").count() > 0
     # Only rows from the changed date on are touched; earlier ones are left as stored.
     assert changes.where(F.col("as_of_date") < CHANGED_DAY).count() == 0
     assert changes.count() < wanted.count()

@@ -1,5 +1,6 @@
 """Rule 9 as pure functions (transformations/silver.py): which copy wins, which go to
-quarantine as duplicates, which ids leave a table; in-memory rows, no Delta."""
+quarantine as duplicates, which ids leave a table, and when a run's rows are all new to
+silver (pipelines/silver.py); in-memory rows, no Delta."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
+from pipelines.silver import only_new_rows
 from transformations.silver import duplicate_rows, mark_winners, stale_ids, touched_events
 
 D1, D2 = date(2026, 10, 20), date(2026, 10, 21)
@@ -82,3 +84,18 @@ def test_touched_ids_include_copies_that_disappeared(spark):
     other_day = copies(spark, [("e3", "login", D2, D2, "g", 1)])
     touched = touched_events(now.unionByName(other_day), before, [D1])
     assert sorted(r.event_id for r in touched.collect()) == ["e1", "e2"]
+
+
+def test_rows_are_new_only_for_dates_never_validated_whose_ids_have_no_other_copy(spark):
+    nothing_before = copies(spark, [])
+    fresh = mark_winners(copies(spark, [("e1", "login", D1, D2, "g", 1)]))
+    assert only_new_rows(nothing_before, fresh, [D2])
+    # The date was validated before (a re-run): its rows may be in silver and quarantine.
+    before = copies(spark, [("e1", "login", D1, D2, "g", 1)])
+    assert not only_new_rows(before, fresh, [D2])
+    # e1 also has a copy in another passed date: silver may hold that copy.
+    elsewhere = mark_winners(
+        copies(spark, [("e1", "login", D1, D2, "g", 1), ("e1", "login", D1, D1, "f", 3)])
+    )
+    assert not only_new_rows(nothing_before, elsewhere, [D2])
+    assert only_new_rows(nothing_before, elsewhere, [D1, D2])  # both dates new in this run

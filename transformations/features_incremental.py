@@ -51,7 +51,8 @@ def feature_changes(
 ) -> DataFrame | None:
     """The rows to upsert, and the keys to delete (`_delete` true), that bring `stored`
     (user_features as of `m_old`) in step with `silver` after its event dates `changed`
-    (m_new: the greatest event_date now in any silver table). None: nothing can change.
+    (m_new: the greatest event_date now in any silver table), with `_stored` true for the
+    keys `stored` holds. None: nothing can change.
     """
     lo = min(set(changed) | {m_old + timedelta(days=1)})
     hi = max(m_new, m_old)
@@ -158,7 +159,9 @@ def _stored_scope(
 
 
 def _differences(new: DataFrame, stored: DataFrame) -> DataFrame:
-    """MERGE source: new or changed rows, and keys of rows to delete (`_delete`)."""
+    """MERGE source: new or changed rows, and keys of rows to delete (`_delete`); `_stored`
+    tells the keys the table already holds (updates and deletes), so a writer knows without
+    a lookup whether the diff is only new rows."""
     old = stored.select(*KEYS, *[F.col(c).alias(f"_old_{c}") for c in VALUES])
     joined = new.withColumn("_new", F.lit(True)).join(
         old.withColumn("_old", F.lit(True)), list(KEYS), "full_outer"
@@ -169,7 +172,10 @@ def _differences(new: DataFrame, stored: DataFrame) -> DataFrame:
             same = same & _same(F.col(field.name), F.col(f"_old_{field.name}"), field.dataType)
     upsert = F.col("_new").isNotNull() & (F.col("_old").isNull() | ~same)
     delete = F.col("_new").isNull()
-    return joined.where(upsert | delete).select(*FEATURE_COLUMNS, delete.alias("_delete"))
+    stored_key = F.col("_old").isNotNull()
+    return joined.where(upsert | delete).select(
+        *FEATURE_COLUMNS, delete.alias("_delete"), stored_key.alias("_stored")
+    )
 
 
 def _same(a: Column, b: Column, data_type: object) -> Column:
