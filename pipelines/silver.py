@@ -191,7 +191,11 @@ def _publish_silver(
         .unionByName(candidates.select("event_id", "event_type"))
         .distinct()
     )
-    only_new = only_new_rows(before, candidates, dates)
+    # Without a validation before this run (a new lakehouse, or a lost internal table)
+    # nothing tells what silver holds: the tables are looked up (or created).
+    only_new = previous >= 0 and adds_rows_only(before, candidates, dates)
+    if only_new:  # copies in other dates keep the rows they have: write this run's copies
+        candidates = candidates.where(F.col("ingest_date").isin(dates))
     silver_written = _merge_silver(spark, root, candidates, typed_ids, changed, only_new)
     quarantined = _merge_quarantine(
         spark, root, validated, candidates, touched_ids, dates, only_new
@@ -199,19 +203,26 @@ def _publish_silver(
     return SilverResult(outcomes, changed, silver_written, quarantined)
 
 
-def only_new_rows(before: DataFrame, candidates: DataFrame, dates: list[date]) -> bool:
-    """True if silver and quarantine hold no row with a key this run writes or deletes.
+def adds_rows_only(before: DataFrame, candidates: DataFrame, dates: list[date]) -> bool:
+    """True if the run only adds rows to silver and quarantine, with keys they do not hold.
 
     So it is when these ingest dates were never validated before (`before`: their rows in
-    the validation before this run) and no event_id they touch has a copy in another date
-    that passed its gate: silver rows and quarantine's duplicates come only from copies in
-    passed dates, a date's rejected rows only from its own validation. Then silver and
-    quarantine take plain appends, and no table is joined with the run's keys first (≈ 2-3 s
-    per table for one day here; at scale a scan of every event date the day reached).
+    the validation before this run) and none of their winning copies (`candidates`, marked
+    by rule 9) has a copy in another date that passed its gate. Silver rows and
+    quarantine's duplicates come only from copies in passed dates, a date's rejected rows
+    only from its own validation, and the ids of a copy in another date still win (or lose)
+    there as before: their rows stay as they are. Then the run's winners and losing copies
+    are appended, and no table is joined with the run's keys first (≈ 2-3 s per table for
+    one day here; at scale a scan of every event date the day reached). A redelivery of an
+    earlier event still qualifies; a copy that beats a stored one (a backfill of an older
+    date) or a re-run does not.
     """
     if before.limit(1).count() > 0:
         return False
-    return candidates.where(~F.col("ingest_date").isin(dates)).limit(1).count() == 0
+    in_dates = F.col("ingest_date").isin(dates)
+    elsewhere = candidates.where(~in_dates).select("event_id")
+    winning_here = candidates.where(in_dates & F.col("is_winner"))
+    return winning_here.join(elsewhere, "event_id", "left_semi").limit(1).count() == 0
 
 
 def _materialize(df: DataFrame) -> DataFrame:

@@ -48,6 +48,21 @@ def test_order_independence(spark, example_run, examples_dir, tmp_path):
     assert snapshot(spark, root) == snapshot(spark, example_run["root"])
 
 
+def test_redeliveries_of_stored_events_only_add_rows(spark, example_run, examples_dir, tmp_path):
+    """The first date alone, then the others in one run, as days arrive: the later dates'
+    copies of events kept from the first lose to them, silver and quarantine only take
+    the new rows (appends, no MERGE), and the tables are those of one run of all dates."""
+    landing = copy_landing(examples_dir, tmp_path / "landing", with_late_file=True)
+    root = tmp_path / "lakehouse"
+    days = sorted(per_date(spark, example_run["root"], BRONZE_TABLE))
+    run_pipeline(spark, str(landing), str(root), days[:1])
+    run_pipeline(spark, str(landing), str(root), days[1:])
+    for table in [QUARANTINE_TABLE, *SILVER_TABLES.values()]:
+        last = spark.sql(f"DESCRIBE HISTORY delta.`{root}/{table}` LIMIT 1").first()
+        assert (last["operation"], last["operationParameters"]["mode"]) == ("WRITE", "Append")
+    assert snapshot(spark, root) == snapshot(spark, example_run["root"])
+
+
 @pytest.fixture
 def lakehouse_copy(example_run, tmp_path):
     landing = tmp_path / "landing"

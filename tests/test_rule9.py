@@ -8,7 +8,7 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from pipelines.silver import only_new_rows
+from pipelines.silver import adds_rows_only
 from transformations.silver import duplicate_rows, mark_winners, stale_ids, touched_events
 
 D1, D2 = date(2026, 10, 20), date(2026, 10, 21)
@@ -86,16 +86,16 @@ def test_touched_ids_include_copies_that_disappeared(spark):
     assert sorted(r.event_id for r in touched.collect()) == ["e1", "e2"]
 
 
-def test_rows_are_new_only_for_dates_never_validated_whose_ids_have_no_other_copy(spark):
+def test_a_run_only_adds_rows_when_its_dates_are_new_and_its_copies_beat_none_stored(spark):
     nothing_before = copies(spark, [])
     fresh = mark_winners(copies(spark, [("e1", "login", D1, D2, "g", 1)]))
-    assert only_new_rows(nothing_before, fresh, [D2])
+    assert adds_rows_only(nothing_before, fresh, [D2])
     # The date was validated before (a re-run): its rows may be in silver and quarantine.
     before = copies(spark, [("e1", "login", D1, D2, "g", 1)])
-    assert not only_new_rows(before, fresh, [D2])
-    # e1 also has a copy in another passed date: silver may hold that copy.
-    elsewhere = mark_winners(
-        copies(spark, [("e1", "login", D1, D2, "g", 1), ("e1", "login", D1, D1, "f", 3)])
-    )
-    assert not only_new_rows(nothing_before, elsewhere, [D2])
-    assert only_new_rows(nothing_before, elsewhere, [D1, D2])  # both dates new in this run
+    assert not adds_rows_only(before, fresh, [D2])
+    # A redelivery: e1's copy on D2 loses to the one kept from D1, whose rows stay.
+    redelivered = [("e1", "login", D1, D1, "f", 3), ("e1", "login", D1, D2, "g", 1)]
+    assert adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D2])
+    # A backfill: D1's copy now beats the one kept from D2, so silver's row changes.
+    assert not adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D1])
+    assert adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D1, D2])
