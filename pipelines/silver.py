@@ -193,13 +193,13 @@ def _publish_silver(
     )
     # Without a validation before this run (a new lakehouse, or a lost internal table)
     # nothing tells what silver holds: the tables are looked up (or created).
-    only_new = previous >= 0 and adds_rows_only(before, candidates, dates)
-    if only_new:  # copies in other dates keep the rows they have: write this run's copies
+    matches: bool | None = None  # merge_rows looks each table up
+    if previous >= 0 and adds_rows_only(before, candidates, dates):
+        matches = False  # no table holds the keys: append
+        # Copies in other dates keep the rows they have: write this run's copies.
         candidates = candidates.where(F.col("ingest_date").isin(dates))
-    silver_written = _merge_silver(spark, root, candidates, typed_ids, changed, only_new)
-    quarantined = _merge_quarantine(
-        spark, root, validated, candidates, touched_ids, dates, only_new
-    )
+    silver_written = _merge_silver(spark, root, candidates, typed_ids, changed, matches)
+    quarantined = _merge_quarantine(spark, root, validated, candidates, touched_ids, dates, matches)
     return SilverResult(outcomes, changed, silver_written, quarantined)
 
 
@@ -241,7 +241,7 @@ def _merge_silver(
     candidates: DataFrame,
     typed_ids: DataFrame,
     changed_dates: set[date],
-    only_new: bool,
+    matches: bool | None,
 ) -> dict[str, int]:
     """Upsert each table's winners; delete its touched ids that no longer win there
     (`transformations.silver.stale_ids`)."""
@@ -271,7 +271,7 @@ def _merge_silver(
             prune=prune,
             create=SILVER[table],
             partition_by=("event_date",),
-            matches=False if only_new else None,
+            matches=matches,
         )
         return per_type.get(event_type, 0)
 
@@ -290,7 +290,7 @@ def _merge_quarantine(
     candidates: DataFrame,
     touched_ids: DataFrame,
     dates: list[date],
-    only_new: bool,
+    matches: bool | None,
 ) -> int:
     path = table_path(root, QUARANTINE_TABLE)
     columns = [f.name for f in QUARANTINE_EVENTS.fields]
@@ -319,6 +319,6 @@ def _merge_quarantine(
         keys=RECORD_KEY,
         create=QUARANTINE_EVENTS,
         partition_by=("ingest_date",),
-        matches=False if only_new else None,
+        matches=matches,
     )
     return desired.count()

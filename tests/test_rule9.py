@@ -94,8 +94,10 @@ def test_a_run_only_adds_rows_when_its_dates_are_new_and_its_copies_beat_none_st
     before = copies(spark, [("e1", "login", D1, D2, "g", 1)])
     assert not adds_rows_only(before, fresh, [D2])
     # A redelivery: e1's copy on D2 loses to the one kept from D1, whose rows stay.
-    redelivered = [("e1", "login", D1, D1, "f", 3), ("e1", "login", D1, D2, "g", 1)]
-    assert adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D2])
+    redelivered = mark_winners(
+        copies(spark, [("e1", "login", D1, D1, "f", 3), ("e1", "login", D1, D2, "g", 1)])
+    )
+    assert adds_rows_only(nothing_before, redelivered, [D2])
     # A backfill: D1's copy now beats the one kept from D2, so silver's row changes.
-    assert not adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D1])
-    assert adds_rows_only(nothing_before, mark_winners(copies(spark, redelivered)), [D1, D2])
+    assert not adds_rows_only(nothing_before, redelivered, [D1])
+    assert adds_rows_only(nothing_before, redelivered, [D1, D2])
